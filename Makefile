@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Each sets itself
+# up on a fresh machine: a .venv with the Python tools, and the extension
+# compiled in release mode.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+DEPS := $(VENV)/.deps-installed
+PYTHON ?= python3
+export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: demo test build lint rust-test py-test bench clean
+
+$(DEPS): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pyarrow>=16" "polars>=1.0" "duckdb>=1.1" \
+		"hypothesis>=6" "pytest>=8" "ruff>=0.6" "mypy>=1.10" "numpy>=1.26"
+	touch $(DEPS)
+
+build: $(DEPS)
+	$(VENV)/bin/maturin develop --release --quiet
+
+demo: build
+	$(PY) -m carbonledger.demo
+
+lint: $(DEPS)
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --release -- -D warnings
+	$(VENV)/bin/ruff check python tests benches
+	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy --strict python tests
+
+rust-test:
+	cargo test --release -p carbonledger-core
+
+py-test: build
+	$(VENV)/bin/pytest -q
+
+test: build lint rust-test py-test
+
+clean:
+	rm -rf target $(VENV)

@@ -1,0 +1,41 @@
+"""carbonledger: exact carbon accounting for AI compute fleets.
+
+An AI job's footprint is operational carbon (energy x PUE x grid carbon
+intensity) plus embodied carbon (manufacturing, amortized over the hardware's
+life), attributed to the jobs that used the hardware and to the idle capacity
+they left (Wu et al., *Sustainable AI*, MLSys 2022). See ``SPEC.md`` and
+``docs/methodology.md``.
+"""
+
+from __future__ import annotations
+
+from .accounting import account
+from .exceptions import (
+    CarbonLedgerError,
+    CoverageError,
+    InputError,
+    InternalError,
+    InvalidSampleError,
+    OrderError,
+    OverlapError,
+    SchemaError,
+    UnknownIdError,
+)
+from .report import METRIC_COLUMNS, Report
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "CarbonLedgerError",
+    "CoverageError",
+    "InputError",
+    "InternalError",
+    "InvalidSampleError",
+    "OrderError",
+    "OverlapError",
+    "Report",
+    "SchemaError",
+    "UnknownIdError",
+    "account",
+]

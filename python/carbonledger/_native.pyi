@@ -1,0 +1,20 @@
+from typing import Any
+
+__version__: str
+
+def account(
+    power: Any,
+    devices: Any,
+    sites: Any,
+    intensity: Any,
+    allocations: Any | None = None,
+    *,
+    period: tuple[int, int] | None = None,
+    interpolation: str = "linear",
+    max_gap_ns: int = 300_000_000_000,
+    gap_fill: str = "none",
+    on_invalid: str = "drop",
+    overlap: str = "error",
+    sort: bool = False,
+    threads: int | None = None,
+) -> tuple[Any, Any, Any]: ...

@@ -1,0 +1,109 @@
+"""The result of an accounting run: three Arrow tables, shown as polars."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+import pyarrow as pa
+
+METRIC_COLUMNS: tuple[str, ...] = (
+    "energy_kwh",
+    "facility_energy_kwh",
+    "operational_kgco2e",
+    "operational_market_kgco2e",
+    "embodied_kgco2e",
+    "total_kgco2e",
+)
+
+TABLES = ("allocations", "unallocated", "devices")
+
+
+class Report:
+    """Allocations, unallocated capacity and per-device totals (SPEC section 9).
+
+    The tables are pyarrow Tables underneath (``report.tables``, or
+    ``report.to_arrow(name)``), so pyarrow and duckdb read them without polars;
+    the properties show them as polars DataFrames without copying.
+    """
+
+    def __init__(self, allocations: pa.Table, unallocated: pa.Table, devices: pa.Table) -> None:
+        self.tables: dict[str, pa.Table] = {
+            "allocations": allocations,
+            "unallocated": unallocated,
+            "devices": devices,
+        }
+
+    def to_arrow(self, name: str = "allocations") -> pa.Table:
+        """One result table as a pyarrow Table (an ``__arrow_c_stream__`` producer)."""
+        if name not in self.tables:
+            raise KeyError(f"no table {name!r}; expected one of {TABLES}")
+        return self.tables[name]
+
+    def _df(self, name: str) -> pl.DataFrame:
+        df = pl.from_arrow(self.tables[name])
+        assert isinstance(df, pl.DataFrame)
+        return df
+
+    @property
+    def allocations(self) -> pl.DataFrame:
+        """One row per input allocation, in input order."""
+        return self._df("allocations")
+
+    @property
+    def unallocated(self) -> pl.DataFrame:
+        """One row per device: its idle and unscheduled capacity."""
+        return self._df("unallocated")
+
+    @property
+    def devices(self) -> pl.DataFrame:
+        """One row per device: data quality counts and whole-device totals."""
+        return self._df("devices")
+
+    def totals(self) -> dict[str, float]:
+        """Fleet totals of the metric columns (sum over devices)."""
+        d = self.devices
+        return {c: float(d[c].sum()) for c in METRIC_COLUMNS}
+
+    def summary(self, by: Sequence[str] | str = ("phase",)) -> pl.DataFrame:
+        """Metric columns summed per group of allocations, plus one row
+        (``bucket == "unallocated"``, group columns null) for the capacity no
+        allocation used. The rows add up to the fleet totals."""
+        keys = [by] if isinstance(by, str) else list(by)
+        alloc = self.allocations
+        missing = [k for k in keys if k not in alloc.columns]
+        if missing:
+            from .exceptions import SchemaError
+
+            raise SchemaError(
+                f"summary: allocations have no column {missing[0]!r}; "
+                f"available label columns: {alloc.columns}"
+            )
+        metrics = [pl.col(c).sum() for c in ("duration_s", *METRIC_COLUMNS)]
+        jobs = pl.len().alias("allocations")
+        if keys:
+            grouped = (
+                alloc.group_by(keys, maintain_order=True)
+                .agg(jobs, *metrics)
+                .sort(keys, nulls_last=True)
+            )
+        else:
+            grouped = alloc.select(jobs, *metrics)
+        grouped = grouped.with_columns(pl.lit("allocated").alias("bucket"))
+        un = self.unallocated.select(
+            pl.lit(0, dtype=pl.UInt32).alias("allocations"),
+            *[pl.col(c).sum() for c in ("duration_s", *METRIC_COLUMNS)],
+        ).with_columns(
+            [pl.lit(None, dtype=alloc.schema[k]).alias(k) for k in keys]
+            + [pl.lit("unallocated").alias("bucket")]
+        )
+        order = ["bucket", *keys, "allocations", "duration_s", *METRIC_COLUMNS]
+        return pl.concat([grouped.select(order), un.select(order)], how="vertical_relaxed")
+
+    def __repr__(self) -> str:
+        t = self.totals()
+        return (
+            f"<carbonledger.Report: {self.tables['allocations'].num_rows} allocations, "
+            f"{self.tables['devices'].num_rows} devices, "
+            f"{t['energy_kwh']:.6g} kWh, {t['total_kgco2e']:.6g} kgCO2e>"
+        )

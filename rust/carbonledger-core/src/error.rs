@@ -1,0 +1,64 @@
+//! Typed errors. Every message names the table, the column, the offending
+//! value or id, and what was expected; the kind picks the Python exception.
+
+use std::fmt;
+
+/// What went wrong, coarse enough to map onto one exception class each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A column is missing or has a type that cannot be read as expected.
+    Schema,
+    /// A value is outside its domain (negative embodied, `end <= start`, ...).
+    Input,
+    /// An id refers to nothing (`device_id` not in devices, unknown `site_id`).
+    UnknownId,
+    /// Grid intensity rows leave a hole or overlap inside the period.
+    Coverage,
+    /// Allocation shares on one device sum above 1 inside the period.
+    Overlap,
+    /// A device's samples go back in time in a stream that was not sorted.
+    Order,
+    /// An invalid sample with `on_invalid="raise"`.
+    InvalidSample,
+    /// The caller asked to stop (Ctrl-C).
+    Interrupted,
+    /// A bug: an invariant of the engine itself failed.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn schema(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Schema, message)
+    }
+    pub fn input(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Input, message)
+    }
+    pub fn unknown_id(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::UnknownId, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,394 @@
+//! Id columns (device, site, region) of any string layout or integer type,
+//! mapped to dense indices. Device-sorted dumps repeat one id for long runs,
+//! so the last lookup is cached before hashing.
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Str,
+    Int,
+}
+
+impl IdKind {
+    pub fn of(dt: &DataType) -> Option<Self> {
+        match dt {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Some(Self::Str),
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64 => Some(Self::Int),
+            DataType::Dictionary(_, v) => Self::of(v),
+            _ => None,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Str => "string",
+            Self::Int => "integer",
+        }
+    }
+}
+
+/// The ids of one key column (e.g. `devices.device_id`), in input order.
+#[derive(Debug, Clone)]
+pub struct KeyIndex {
+    kind: IdKind,
+    strs: FxHashMap<Box<[u8]>, u32>,
+    ints: FxHashMap<i64, u32>,
+    names: Vec<String>,
+}
+
+/// One id value, borrowed from an Arrow array.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key<'a> {
+    Str(&'a [u8]),
+    Int(i64),
+}
+
+impl Key<'_> {
+    fn display(&self) -> String {
+        match self {
+            Key::Str(s) => format!("'{}'", String::from_utf8_lossy(s)),
+            Key::Int(i) => i.to_string(),
+        }
+    }
+}
+
+/// Visit the keys of an id column; `f(row, key)` with `None` for nulls.
+fn for_each_key<'a>(
+    arr: &'a ArrayRef,
+    table: &str,
+    col: &str,
+    mut f: impl FnMut(usize, Option<Key<'a>>) -> Result<()>,
+) -> Result<()> {
+    let nulls = arr.logical_nulls();
+    let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+    match arr.data_type() {
+        DataType::Utf8 => {
+            let a = arr.as_string::<i32>();
+            for i in 0..a.len() {
+                f(i, valid(i).then(|| Key::Str(a.value(i).as_bytes())))?;
+            }
+        }
+        DataType::LargeUtf8 => {
+            let a = arr.as_string::<i64>();
+            for i in 0..a.len() {
+                f(i, valid(i).then(|| Key::Str(a.value(i).as_bytes())))?;
+            }
+        }
+        DataType::Utf8View => {
+            let a = arr.as_string_view();
+            for i in 0..a.len() {
+                f(i, valid(i).then(|| Key::Str(a.value(i).as_bytes())))?;
+            }
+        }
+        DataType::Dictionary(_, _) => {
+            let d = arr.as_any_dictionary();
+            let values = d.values();
+            let keys = d.normalized_keys();
+            let mut per_value: Vec<Option<Key<'a>>> = Vec::with_capacity(values.len());
+            collect_keys(values, table, col, &mut per_value)?;
+            for (i, k) in keys.iter().enumerate() {
+                f(i, if valid(i) { per_value[*k] } else { None })?;
+            }
+        }
+        dt if IdKind::of(dt) == Some(IdKind::Int) => {
+            let cast = arrow_cast::cast(arr, &DataType::Int64).map_err(|e| {
+                Error::schema(format!(
+                    "table '{table}', column '{col}': integer ids must fit in int64 ({e})"
+                ))
+            })?;
+            let a = cast.as_primitive::<arrow_array::types::Int64Type>();
+            for i in 0..a.len() {
+                f(i, valid(i).then(|| Key::Int(a.value(i))))?;
+            }
+        }
+        other => {
+            return Err(Error::schema(format!(
+            "table '{table}', column '{col}': expected string or integer ids, found type {other}"
+        )))
+        }
+    }
+    Ok(())
+}
+
+fn collect_keys<'a>(
+    values: &'a ArrayRef,
+    table: &str,
+    col: &str,
+    out: &mut Vec<Option<Key<'a>>>,
+) -> Result<()> {
+    // Dictionary values are plain arrays; borrow their bytes directly.
+    let nulls = values.logical_nulls();
+    let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
+    match values.data_type() {
+        DataType::Utf8 => {
+            let a = values.as_string::<i32>();
+            out.extend((0..a.len()).map(|i| valid(i).then(|| Key::Str(a.value(i).as_bytes()))));
+        }
+        DataType::LargeUtf8 => {
+            let a = values.as_string::<i64>();
+            out.extend((0..a.len()).map(|i| valid(i).then(|| Key::Str(a.value(i).as_bytes()))));
+        }
+        DataType::Utf8View => {
+            let a = values.as_string_view();
+            out.extend((0..a.len()).map(|i| valid(i).then(|| Key::Str(a.value(i).as_bytes()))));
+        }
+        DataType::Int64 => {
+            let a = values.as_primitive::<arrow_array::types::Int64Type>();
+            out.extend((0..a.len()).map(|i| valid(i).then(|| Key::Int(a.value(i)))));
+        }
+        DataType::Int32 => {
+            let a = values.as_primitive::<arrow_array::types::Int32Type>();
+            out.extend((0..a.len()).map(|i| valid(i).then(|| Key::Int(i64::from(a.value(i))))));
+        }
+        other => {
+            return Err(Error::schema(format!(
+                "table '{table}', column '{col}': unsupported dictionary value type {other} for ids"
+            )))
+        }
+    }
+    Ok(())
+}
+
+impl KeyIndex {
+    /// Build the index from the key column of its own table (e.g.
+    /// `devices.device_id`): ids must be unique and not null.
+    pub fn build(arr: &ArrayRef, table: &str, col: &str) -> Result<Self> {
+        let kind = IdKind::of(arr.data_type()).ok_or_else(|| {
+            Error::schema(format!(
+                "table '{table}', column '{col}': expected string or integer ids, found type {}",
+                arr.data_type()
+            ))
+        })?;
+        let mut idx = Self {
+            kind,
+            strs: FxHashMap::default(),
+            ints: FxHashMap::default(),
+            names: Vec::with_capacity(arr.len()),
+        };
+        for_each_key(arr, table, col, |row, key| {
+            let key = key.ok_or_else(|| {
+                Error::input(format!(
+                    "table '{table}', column '{col}': null id at row {row}"
+                ))
+            })?;
+            let n = idx.names.len() as u32;
+            let dup = match key {
+                Key::Str(s) => idx.strs.insert(s.into(), n).is_some(),
+                Key::Int(i) => idx.ints.insert(i, n).is_some(),
+            };
+            if dup {
+                return Err(Error::input(format!(
+                    "table '{table}', column '{col}': duplicate id {} at row {row}; ids must be unique",
+                    key.display()
+                )));
+            }
+            idx.names.push(match key {
+                Key::Str(s) => String::from_utf8_lossy(s).into_owned(),
+                Key::Int(i) => i.to_string(),
+            });
+            Ok(())
+        })?;
+        Ok(idx)
+    }
+
+    /// Build an index of the distinct values of a column that may repeat
+    /// (e.g. `sites.region`), returning the index of each row too.
+    pub fn intern(arr: &ArrayRef, table: &str, col: &str) -> Result<(Self, Vec<u32>)> {
+        let kind = IdKind::of(arr.data_type()).ok_or_else(|| {
+            Error::schema(format!(
+                "table '{table}', column '{col}': expected string or integer ids, found type {}",
+                arr.data_type()
+            ))
+        })?;
+        let mut idx = Self {
+            kind,
+            strs: FxHashMap::default(),
+            ints: FxHashMap::default(),
+            names: Vec::new(),
+        };
+        let mut rows = Vec::with_capacity(arr.len());
+        for_each_key(arr, table, col, |row, key| {
+            let key = key.ok_or_else(|| {
+                Error::input(format!(
+                    "table '{table}', column '{col}': null value at row {row}"
+                ))
+            })?;
+            let next = idx.names.len() as u32;
+            let i = match key {
+                Key::Str(s) => *idx.strs.entry(s.into()).or_insert(next),
+                Key::Int(v) => *idx.ints.entry(v).or_insert(next),
+            };
+            if i == next {
+                idx.names.push(match key {
+                    Key::Str(s) => String::from_utf8_lossy(s).into_owned(),
+                    Key::Int(v) => v.to_string(),
+                });
+            }
+            rows.push(i);
+            Ok(())
+        })?;
+        Ok((idx, rows))
+    }
+
+    /// Like `resolve`, but unknown ids map to `None` instead of an error
+    /// (intensity rows of regions no device uses are simply ignored).
+    pub fn resolve_lenient(
+        &self,
+        arr: &ArrayRef,
+        table: &str,
+        col: &str,
+        of: &str,
+    ) -> Result<Vec<Option<u32>>> {
+        self.check_kind(arr, table, col, of)?;
+        let mut out = Vec::with_capacity(arr.len());
+        for_each_key(arr, table, col, |row, key| {
+            let key = key.ok_or_else(|| {
+                Error::input(format!(
+                    "table '{table}', column '{col}': null value at row {row}"
+                ))
+            })?;
+            out.push(self.lookup(key));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    pub fn kind(&self) -> IdKind {
+        self.kind
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// The id as written in messages: strings quoted, integers bare.
+    pub fn name(&self, i: usize) -> String {
+        match self.kind {
+            IdKind::Str => format!("'{}'", self.names[i]),
+            IdKind::Int => self.names[i].clone(),
+        }
+    }
+
+    /// Raw id text (for labels), without quotes.
+    pub fn raw_name(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
+    fn lookup(&self, key: Key<'_>) -> Option<u32> {
+        match key {
+            Key::Str(s) => self.strs.get(s).copied(),
+            Key::Int(i) => self.ints.get(&i).copied(),
+        }
+    }
+
+    /// Check that a referencing column has the same id kind as this index.
+    pub fn check_kind(&self, arr: &ArrayRef, table: &str, col: &str, of: &str) -> Result<()> {
+        match IdKind::of(arr.data_type()) {
+            Some(k) if k == self.kind => Ok(()),
+            Some(k) => Err(Error::schema(format!(
+                "table '{table}', column '{col}': ids are {} but {of} ids are {}; use one kind in every table",
+                k.describe(),
+                self.kind.describe()
+            ))),
+            None => Err(Error::schema(format!(
+                "table '{table}', column '{col}': expected string or integer ids, found type {}",
+                arr.data_type()
+            ))),
+        }
+    }
+
+    /// Map a referencing column to indices, appending to `out`. Unknown or
+    /// null ids are errors naming the table, column, value and row.
+    pub fn resolve<'a>(
+        &self,
+        arr: &'a ArrayRef,
+        table: &str,
+        col: &str,
+        of: &str,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        self.check_kind(arr, table, col, of)?;
+        out.reserve(arr.len());
+        if let DataType::Dictionary(_, _) = arr.data_type() {
+            return self.resolve_dictionary(arr, table, col, of, out);
+        }
+        let mut last: Option<(Key<'a>, u32)> = None;
+        let unknown = |row: usize, key: Option<Key<'_>>| {
+            match key {
+            None => Error::input(format!(
+                "table '{table}', column '{col}': null id at row {row}; every row needs an id"
+            )),
+            Some(k) => Error::unknown_id(format!(
+                "table '{table}', column '{col}': unknown id {} at row {row}; expected an id of {of}",
+                k.display()
+            )),
+        }
+        };
+        for_each_key(arr, table, col, |row, key| {
+            let k = key.ok_or_else(|| unknown(row, None))?;
+            if let Some((lk, li)) = last {
+                if lk == k {
+                    out.push(li);
+                    return Ok(());
+                }
+            }
+            let i = self.lookup(k).ok_or_else(|| unknown(row, Some(k)))?;
+            last = Some((k, i));
+            out.push(i);
+            Ok(())
+        })
+    }
+
+    fn resolve_dictionary(
+        &self,
+        arr: &ArrayRef,
+        table: &str,
+        col: &str,
+        of: &str,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        let d = arr.as_any_dictionary();
+        let mut per_value = Vec::new();
+        collect_keys(d.values(), table, col, &mut per_value)?;
+        let mapped: Vec<Option<u32>> = per_value
+            .iter()
+            .map(|k| k.and_then(|k| self.lookup(k)))
+            .collect();
+        let nulls = arr.logical_nulls();
+        for (row, k) in d.normalized_keys().into_iter().enumerate() {
+            let is_null = nulls.as_ref().is_some_and(|n| n.is_null(row));
+            match (is_null, mapped[k]) {
+                (false, Some(i)) => out.push(i),
+                (true, _) | (false, None) if is_null || per_value[k].is_none() => {
+                    return Err(Error::input(format!(
+                        "table '{table}', column '{col}': null id at row {row}; every row needs an id"
+                    )))
+                }
+                _ => {
+                    return Err(Error::unknown_id(format!(
+                        "table '{table}', column '{col}': unknown id {} at row {row}; expected an id of {of}",
+                        per_value[k].map(|k| k.display()).unwrap_or_default()
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+}

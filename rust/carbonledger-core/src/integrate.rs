@@ -1,0 +1,202 @@
+//! The per-device state machine: samples in time order become points
+//! (invalid ones dropped, duplicates averaged), consecutive points become
+//! segments (interpolated, counter deltas, or gaps), and segments clipped to
+//! the period advance the device's ledger cursor.
+
+use crate::attribute::DeviceAccounts;
+use crate::error::{Error, ErrorKind, Result};
+use crate::ledger::{Cursor, DeviceCtx, Segment, Shape};
+use crate::options::Interpolation;
+use crate::schema::fmt_ts;
+
+/// Data-quality counts of one device (SPEC 9, `devices` table).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub samples: u64,
+    pub invalid: u64,
+    pub duplicates: u64,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+    pub gaps: u64,
+    pub wraps: u64,
+    pub resets: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    ts: i64,
+    sum: f64,
+    n: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceState {
+    pub stats: Stats,
+    pending: Option<Pending>,
+    prev: Option<(i64, f64)>,
+    main: Option<Cursor>,
+    main_start: i64,
+    pub acc: DeviceAccounts,
+}
+
+impl DeviceState {
+    pub fn new(n_allocations: usize) -> Self {
+        Self {
+            stats: Stats::default(),
+            pending: None,
+            prev: None,
+            main: None,
+            main_start: 0,
+            acc: DeviceAccounts::new(n_allocations),
+        }
+    }
+
+    /// Take one input row. `ts` is `None` for a null timestamp.
+    #[inline]
+    pub fn push(&mut self, ctx: &DeviceCtx<'_>, ts: Option<i64>, v: f64) -> Result<()> {
+        self.stats.samples += 1;
+        let ts = match ts {
+            Some(t) if v.is_finite() && v >= 0.0 => t,
+            _ => return self.invalid(ctx, ts, v),
+        };
+        match &mut self.pending {
+            Some(p) if ts == p.ts => {
+                p.sum += v;
+                p.n += 1;
+                self.stats.duplicates += 1;
+            }
+            Some(p) if ts < p.ts => {
+                return Err(Error::new(
+                    ErrorKind::Order,
+                    format!(
+                        "table 'power', column 'ts': samples of device_id {} go back in time ({} after {}); expected each device's samples in time order (pass sort=True to sort them, holding them in memory)",
+                        ctx.name(),
+                        fmt_ts(ts),
+                        fmt_ts(p.ts)
+                    ),
+                ))
+            }
+            Some(p) => {
+                let done = *p;
+                *p = Pending { ts, sum: v, n: 1 };
+                self.emit(ctx, done.ts, mean(done))?;
+            }
+            None => {
+                self.pending = Some(Pending { ts, sum: v, n: 1 });
+                self.stats.first_ts = Some(ts);
+            }
+        }
+        self.stats.last_ts = Some(ts);
+        Ok(())
+    }
+
+    #[cold]
+    fn invalid(&mut self, ctx: &DeviceCtx<'_>, ts: Option<i64>, v: f64) -> Result<()> {
+        if ctx.opts.raise_on_invalid {
+            let col = if ctx.counters { "energy_j" } else { "power_w" };
+            return Err(Error::new(
+                ErrorKind::InvalidSample,
+                match ts {
+                    None => format!(
+                        "table 'power', column 'ts': null timestamp in a sample of device_id {}; expected a timestamp (on_invalid=\"raise\")",
+                        ctx.name()
+                    ),
+                    Some(t) => format!(
+                        "table 'power', column '{col}': invalid value {v} for device_id {} at {}; expected a finite value >= 0 (on_invalid=\"raise\")",
+                        ctx.name(),
+                        fmt_ts(t)
+                    ),
+                },
+            ));
+        }
+        self.stats.invalid += 1;
+        Ok(())
+    }
+
+    fn emit(&mut self, ctx: &DeviceCtx<'_>, t: i64, v: f64) -> Result<()> {
+        let prev = self.prev.replace((t, v));
+        match prev {
+            Some((t0, v0)) => self.segment(ctx, t0, v0, t, v),
+            None => Ok(()),
+        }
+    }
+
+    fn segment(&mut self, ctx: &DeviceCtx<'_>, t0: i64, v0: f64, t1: i64, v1: f64) -> Result<()> {
+        let (p0, p1) = ctx.clip;
+        let in_period = t0 < p1 && t1 > p0;
+        let shape = if t1 - t0 > ctx.opts.max_gap_ns {
+            self.stats.gaps += u64::from(in_period);
+            Shape::Uncovered
+        } else if ctx.counters {
+            let d = v1 - v0;
+            if d >= 0.0 {
+                Shape::Counter { d }
+            } else if let Some(w) = ctx.device.wrap_j {
+                self.stats.wraps += u64::from(in_period);
+                Shape::Counter { d: d.rem_euclid(w) }
+            } else {
+                self.stats.resets += u64::from(in_period);
+                Shape::Uncovered
+            }
+        } else {
+            match ctx.opts.interpolation {
+                Interpolation::Linear => Shape::Linear { p0: v0, p1: v1 },
+                Interpolation::Previous => Shape::Hold { p: v0 },
+            }
+        };
+        let (a, b) = (t0.max(p0), t1.min(p1));
+        if a >= b {
+            return Ok(());
+        }
+        let seg = Segment { t0, t1, shape };
+        let cur = match &mut self.main {
+            Some(c) => c,
+            None => {
+                self.main_start = a;
+                self.main.insert(Cursor::new(ctx, a))
+            }
+        };
+        cur.advance(ctx, &mut self.acc, &seg, a, b)
+    }
+
+    /// End of input: flush the last point, then book the uncovered time
+    /// before the first and after the last point inside `[p0, p1)`.
+    pub fn finish(&mut self, ctx: &DeviceCtx<'_>, p0: i64, p1: i64) -> Result<()> {
+        if let Some(p) = self.pending.take() {
+            self.emit(ctx, p.ts, mean(p))?;
+        }
+        let gap = Segment {
+            t0: p0,
+            t1: p1,
+            shape: Shape::Uncovered,
+        };
+        match self.main.take() {
+            Some(mut cur) => {
+                if cur.pos < p1 {
+                    cur.advance(ctx, &mut self.acc, &gap, cur.pos, p1)?;
+                }
+                cur.close(ctx, &mut self.acc);
+                if self.main_start > p0 {
+                    let mut lead = Cursor::new(ctx, p0);
+                    lead.advance(ctx, &mut self.acc, &gap, p0, self.main_start.min(p1))?;
+                    lead.close(ctx, &mut self.acc);
+                }
+            }
+            None => {
+                let mut all = Cursor::new(ctx, p0);
+                all.advance(ctx, &mut self.acc, &gap, p0, p1)?;
+                all.close(ctx, &mut self.acc);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[inline]
+fn mean(p: Pending) -> f64 {
+    if p.n == 1 {
+        p.sum
+    } else {
+        p.sum / f64::from(p.n)
+    }
+}

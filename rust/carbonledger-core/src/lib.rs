@@ -1,0 +1,30 @@
+//! carbonledger-core: exact operational + embodied carbon accounting for AI
+//! compute fleets (see SPEC.md). Pure Rust; the Python bindings live in
+//! `carbonledger-py`.
+//!
+//! Data flows one way: the small tables are validated and compiled into
+//! per-device timelines ([`timeline`]); power batches stream through
+//! per-device state machines ([`integrate`]) that integrate energy between
+//! boundaries ([`ledger`]); each piece is priced ([`price`]) and split by
+//! share ([`attribute`]); the accumulators become the result tables
+//! ([`report`]). [`stream`] drives it all.
+
+pub mod attribute;
+pub mod error;
+pub mod ids;
+pub mod inputs;
+pub mod integrate;
+pub mod kbn;
+pub mod ledger;
+pub mod options;
+pub mod price;
+pub mod report;
+pub mod schema;
+pub mod stream;
+pub mod timeline;
+
+pub use error::{Error, ErrorKind, Result};
+pub use options::{Interpolation, Options};
+pub use report::Output;
+pub use schema::Table;
+pub use stream::{account, Engine, Inputs};

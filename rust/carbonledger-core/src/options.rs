@@ -1,0 +1,42 @@
+//! Accounting options (SPEC 3, 7, 8, 11).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interpolation {
+    /// Trapezoid: exact for the piecewise-linear power curve.
+    Linear,
+    /// Zero-order hold: `p_i` until `t_{i+1}`.
+    Previous,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub period: Option<(i64, i64)>,
+    pub interpolation: Interpolation,
+    /// Longest interval between samples still interpolated, in ns.
+    pub max_gap_ns: i64,
+    /// Fill uncovered time with the device's `idle_power_w`.
+    pub gap_fill_idle: bool,
+    /// Raise on NaN / infinite / negative samples instead of dropping them.
+    pub raise_on_invalid: bool,
+    /// Scale over-allocated shares to sum to 1 instead of raising.
+    pub normalize_overlap: bool,
+    /// Accept samples out of time order (holds them all in memory).
+    pub sort: bool,
+    /// Worker threads; `None`: one per core.
+    pub threads: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            period: None,
+            interpolation: Interpolation::Linear,
+            max_gap_ns: 300_000_000_000,
+            gap_fill_idle: false,
+            raise_on_invalid: false,
+            normalize_overlap: false,
+            sort: false,
+            threads: None,
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The driver: compile the small tables, then stream power batches through the
+//! per-device state machines (parallel over devices), then close the books.
+
+use arrow_array::RecordBatch;
+use arrow_schema::Schema;
+use rayon::prelude::*;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ids::KeyIndex;
+use crate::inputs::Fleet;
+use crate::integrate::DeviceState;
+use crate::ledger::DeviceCtx;
+use crate::options::Options;
+use crate::report::{self, Output};
+use crate::schema::{floats, fmt_ts, is_time_type, required, times, Table};
+use crate::timeline::{
+    build_allocations, build_grids, check_grid_coverage, check_overallocation, DeviceAllocations,
+    OverAllocation, RegionGrid,
+};
+
+/// Which value column the power table carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    PowerW,
+    EnergyJ,
+}
+
+impl ValueKind {
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::PowerW => "power_w",
+            Self::EnergyJ => "energy_j",
+        }
+    }
+}
+
+/// Validate the power table's schema before reading any sample.
+pub fn power_value_kind(schema: &Schema, ids: &KeyIndex) -> Result<ValueKind> {
+    let field = |n: &str| schema.field_with_name(n).ok();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let id = field("device_id").ok_or_else(|| {
+        Error::schema(format!(
+            "table 'power': missing required column 'device_id' (expected ids of devices.device_id); found columns {names:?}"
+        ))
+    })?;
+    ids.check_kind(
+        &arrow_array::new_empty_array(id.data_type()),
+        "power",
+        "device_id",
+        "devices.device_id",
+    )?;
+    let ts = field("ts").ok_or_else(|| {
+        Error::schema(format!(
+            "table 'power': missing required column 'ts' (expected a timestamp); found columns {names:?}"
+        ))
+    })?;
+    if !is_time_type(ts.data_type()) {
+        return Err(Error::schema(format!(
+            "table 'power', column 'ts': expected a timestamp column, found type {}",
+            ts.data_type()
+        )));
+    }
+    let kind = match (field("power_w"), field("energy_j")) {
+        (Some(_), Some(_)) => {
+            return Err(Error::schema(
+                "table 'power': has both 'power_w' and 'energy_j'; expected exactly one of them",
+            ))
+        }
+        (None, None) => {
+            return Err(Error::schema(format!(
+                "table 'power': missing column 'power_w' (W, instantaneous) or 'energy_j' (J, cumulative counter); found columns {names:?}"
+            )))
+        }
+        (Some(_), None) => ValueKind::PowerW,
+        (None, Some(_)) => ValueKind::EnergyJ,
+    };
+    let v = field(kind.column()).expect("checked above");
+    if !v.data_type().is_numeric() {
+        return Err(Error::schema(format!(
+            "table 'power', column '{}': expected a numeric column, found type {}",
+            kind.column(),
+            v.data_type()
+        )));
+    }
+    Ok(kind)
+}
+
+/// A sample held for sorting: (timestamp or null, value).
+type HeldSample = (Option<i64>, f64);
+
+/// The small input tables.
+pub struct Inputs<'a> {
+    pub devices: &'a Table,
+    pub sites: &'a Table,
+    pub intensity: &'a Table,
+    pub allocations: Option<&'a Table>,
+}
+
+pub struct Engine {
+    fleet: Fleet,
+    grids: Vec<RegionGrid>,
+    allocs: Vec<DeviceAllocations>,
+    over: Vec<OverAllocation>,
+    region_used: Vec<bool>,
+    opts: Options,
+    kind: ValueKind,
+    states: Vec<DeviceState>,
+    /// `sort=True`: every device's samples, held until the end.
+    held: Option<Vec<Vec<HeldSample>>>,
+    pool: rayon::ThreadPool,
+    /// Scratch reused across batches.
+    rows: Vec<u32>,
+}
+
+impl Engine {
+    /// Compile and validate everything but the samples. With an explicit
+    /// period, grid coverage and over-allocation are checked here too.
+    pub fn new(inputs: &Inputs<'_>, power_schema: &Schema, opts: Options) -> Result<Self> {
+        if let Some((p0, p1)) = opts.period {
+            if p1 <= p0 {
+                return Err(Error::input(format!(
+                    "argument 'period': end {} <= start {}; expected end > start",
+                    fmt_ts(p1),
+                    fmt_ts(p0)
+                )));
+            }
+        }
+        if opts.max_gap_ns < 0 {
+            return Err(Error::input(
+                "argument 'max_gap': negative; expected a duration >= 0",
+            ));
+        }
+        let fleet = Fleet::compile(
+            inputs.devices,
+            inputs.sites,
+            inputs.intensity,
+            inputs.allocations,
+        )?;
+        let kind = power_value_kind(power_schema, &fleet.device_ids)?;
+        let grids = build_grids(&fleet);
+        let (allocs, over) = build_allocations(fleet.devices.len(), &fleet.allocations);
+        let mut region_used = vec![false; fleet.regions.len()];
+        for d in &fleet.devices {
+            region_used[d.region as usize] = true;
+        }
+        if let Some((p0, p1)) = opts.period {
+            check_grid_coverage(&grids, &region_used, &fleet.regions, p0, p1)?;
+            if !opts.normalize_overlap {
+                check_overallocation(&over, &fleet.device_ids, p0, p1)?;
+            }
+        }
+        let states = allocs
+            .iter()
+            .map(|a| DeviceState::new(a.rows.len()))
+            .collect();
+        let mut builder = rayon::ThreadPoolBuilder::new();
+        if let Some(n) = opts.threads {
+            builder = builder.num_threads(n.max(1));
+        }
+        let pool = builder
+            .build()
+            .map_err(|e| Error::internal(format!("cannot start worker threads: {e}")))?;
+        let held = opts.sort.then(|| vec![Vec::new(); fleet.devices.len()]);
+        Ok(Self {
+            fleet,
+            grids,
+            allocs,
+            over,
+            region_used,
+            opts,
+            kind,
+            states,
+            held,
+            pool,
+            rows: Vec::new(),
+        })
+    }
+
+    fn ctx(&self, i: usize) -> DeviceCtx<'_> {
+        let device = &self.fleet.devices[i];
+        DeviceCtx {
+            index: i,
+            ids: &self.fleet.device_ids,
+            device,
+            grid: &self.grids[device.region as usize],
+            allocs: &self.allocs[i],
+            opts: &self.opts,
+            counters: self.kind == ValueKind::EnergyJ,
+            clip: self.opts.period.unwrap_or((i64::MIN, i64::MAX)),
+        }
+    }
+
+    /// Stream one batch of samples.
+    pub fn feed(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let col = self.kind.column();
+        let ids = required(batch, "power", "device_id", "ids of devices.device_id")?;
+        let ts = times(
+            required(batch, "power", "ts", "a timestamp")?,
+            "power",
+            "ts",
+        )?;
+        let vals = floats(
+            required(batch, "power", col, "a numeric column")?,
+            "power",
+            col,
+        )?;
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.clear();
+        self.fleet
+            .device_ids
+            .resolve(ids, "power", "device_id", "devices.device_id", &mut rows)?;
+
+        if let Some(held) = &mut self.held {
+            for (r, &d) in rows.iter().enumerate() {
+                held[d as usize].push((ts.get(r), vals[r]));
+            }
+            self.rows = rows;
+            return Ok(());
+        }
+
+        // Group rows by device (counting sort), keeping each device's order.
+        let n_dev = self.states.len();
+        let mut offsets = vec![0u32; n_dev + 1];
+        for &d in &rows {
+            offsets[d as usize + 1] += 1;
+        }
+        for i in 0..n_dev {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut order = vec![0u32; rows.len()];
+        for (r, &d) in rows.iter().enumerate() {
+            order[fill[d as usize] as usize] = r as u32;
+            fill[d as usize] += 1;
+        }
+        self.rows = rows;
+
+        let mut states = std::mem::take(&mut self.states);
+        let this = &*self;
+        let result = this.pool.install(|| {
+            states
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(16)
+                .map(|(i, st)| {
+                    let range = offsets[i] as usize..offsets[i + 1] as usize;
+                    if range.is_empty() {
+                        return Ok(());
+                    }
+                    let ctx = this.ctx(i);
+                    for &r in &order[range] {
+                        let r = r as usize;
+                        st.push(&ctx, ts.get(r), vals[r])?;
+                    }
+                    Ok(())
+                })
+                .reduce(|| Ok(()), |a, b| a.and(b))
+        });
+        self.states = states;
+        result
+    }
+
+    /// Close the books and build the result tables.
+    pub fn finish(mut self) -> Result<Output> {
+        if let Some(mut held) = self.held.take() {
+            let mut states = std::mem::take(&mut self.states);
+            let this = &self;
+            this.pool.install(|| {
+                states
+                    .par_iter_mut()
+                    .zip(held.par_iter_mut())
+                    .enumerate()
+                    .map(|(i, (st, samples))| {
+                        samples.sort_by_key(|s| s.0.unwrap_or(i64::MIN));
+                        let ctx = this.ctx(i);
+                        for &(t, v) in samples.iter() {
+                            st.push(&ctx, t, v)?;
+                        }
+                        Ok(())
+                    })
+                    .reduce(|| Ok(()), |a, b| a.and(b))
+            })?;
+            self.states = states;
+        }
+        let (p0, p1) = match self.opts.period {
+            Some(p) => p,
+            None => {
+                let first = self.states.iter().filter_map(|s| s.stats.first_ts).min();
+                let last = self.states.iter().filter_map(|s| s.stats.last_ts).max();
+                let (Some(p0), Some(p1)) = (first, last) else {
+                    return Err(Error::input(
+                        "table 'power': no valid sample and no period; expected samples or an explicit period=(start, end)",
+                    ));
+                };
+                if p1 <= p0 {
+                    return Err(Error::input(format!(
+                        "table 'power': all valid samples are at {}; the default period [min ts, max ts) is empty, pass an explicit period",
+                        fmt_ts(p0)
+                    )));
+                }
+                check_grid_coverage(&self.grids, &self.region_used, &self.fleet.regions, p0, p1)?;
+                if !self.opts.normalize_overlap {
+                    check_overallocation(&self.over, &self.fleet.device_ids, p0, p1)?;
+                }
+                (p0, p1)
+            }
+        };
+        let mut states = std::mem::take(&mut self.states);
+        let this = &self;
+        this.pool.install(|| {
+            states
+                .par_iter_mut()
+                .enumerate()
+                .map(|(i, st)| st.finish(&this.ctx(i), p0, p1))
+                .reduce(|| Ok(()), |a, b| a.and(b))
+        })?;
+        Ok(report::build(
+            &states,
+            &self.allocs,
+            self.fleet.allocations.len(),
+        ))
+    }
+
+    pub fn value_kind(&self) -> ValueKind {
+        self.kind
+    }
+}
+
+/// Run the whole accounting over an iterator of power batches. `cancelled`
+/// is polled between batches (Ctrl-C).
+pub fn account<I>(
+    inputs: &Inputs<'_>,
+    power_schema: &Schema,
+    power: I,
+    opts: Options,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Output>
+where
+    I: Iterator<Item = Result<RecordBatch>>,
+{
+    let mut engine = Engine::new(inputs, power_schema, opts)?;
+    for batch in power {
+        if cancelled() {
+            return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
+        }
+        engine.feed(&batch?)?;
+    }
+    if cancelled() {
+        return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
+    }
+    engine.finish()
+}

@@ -1,0 +1,181 @@
+//! Thin PyO3 glue: Arrow in and out through the PyCapsule interface, the GIL
+//! released while the core works, Ctrl-C honoured between batches, core
+//! errors mapped onto `carbonledger.exceptions`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+
+use carbonledger_core::{Error, ErrorKind, Inputs, Interpolation, Options, Output, Table};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3_arrow::{PyRecordBatchReader, PyTable};
+
+fn exception(py: Python<'_>, e: Error) -> PyErr {
+    let name = match e.kind {
+        ErrorKind::Schema => "SchemaError",
+        ErrorKind::Input => "InputError",
+        ErrorKind::UnknownId => "UnknownIdError",
+        ErrorKind::Coverage => "CoverageError",
+        ErrorKind::Overlap => "OverlapError",
+        ErrorKind::Order => "OrderError",
+        ErrorKind::InvalidSample => "InvalidSampleError",
+        ErrorKind::Interrupted => return pyo3::exceptions::PyKeyboardInterrupt::new_err(e.message),
+        ErrorKind::Internal => "InternalError",
+    };
+    match py
+        .import("carbonledger.exceptions")
+        .and_then(|m| m.getattr(name))
+        .and_then(|cls| cls.call1((e.message.clone(),)))
+    {
+        Ok(obj) => PyErr::from_value(obj),
+        Err(_) => PyValueError::new_err(e.message),
+    }
+}
+
+fn table(name: &'static str, t: PyTable) -> Result<Table, Error> {
+    let (batches, schema) = t.into_inner();
+    Table::new(name, &schema, &batches)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn parse_options(
+    period: Option<(i64, i64)>,
+    interpolation: &str,
+    max_gap_ns: i64,
+    gap_fill: &str,
+    on_invalid: &str,
+    overlap: &str,
+    sort: bool,
+    threads: Option<usize>,
+) -> PyResult<Options> {
+    let pick = |arg: &str, v: &str, choices: &[&str]| -> PyResult<usize> {
+        choices.iter().position(|c| *c == v).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "argument '{arg}': got {v:?}; expected one of {choices:?}"
+            ))
+        })
+    };
+    Ok(Options {
+        period,
+        interpolation: [Interpolation::Linear, Interpolation::Previous]
+            [pick("interpolation", interpolation, &["linear", "previous"])?],
+        max_gap_ns,
+        gap_fill_idle: pick("gap_fill", gap_fill, &["none", "idle"])? == 1,
+        raise_on_invalid: pick("on_invalid", on_invalid, &["drop", "raise"])? == 1,
+        normalize_overlap: pick("overlap", overlap, &["error", "normalize"])? == 1,
+        sort,
+        threads,
+    })
+}
+
+/// Account `power` against the small tables. Returns three Arrow tables of
+/// metric columns: per allocation (input order), unallocated per device and
+/// per device (devices order).
+#[pyfunction]
+#[pyo3(signature = (
+    power, devices, sites, intensity, allocations=None, *,
+    period=None, interpolation="linear", max_gap_ns=300_000_000_000, gap_fill="none",
+    on_invalid="drop", overlap="error", sort=false, threads=None
+))]
+#[allow(clippy::too_many_arguments)]
+fn account(
+    py: Python<'_>,
+    power: PyRecordBatchReader,
+    devices: PyTable,
+    sites: PyTable,
+    intensity: PyTable,
+    allocations: Option<PyTable>,
+    period: Option<(i64, i64)>,
+    interpolation: &str,
+    max_gap_ns: i64,
+    gap_fill: &str,
+    on_invalid: &str,
+    overlap: &str,
+    sort: bool,
+    threads: Option<usize>,
+) -> PyResult<(PyTable, PyTable, PyTable)> {
+    let opts = parse_options(
+        period,
+        interpolation,
+        max_gap_ns,
+        gap_fill,
+        on_invalid,
+        overlap,
+        sort,
+        threads,
+    )?;
+    let reader = power.into_reader()?;
+    let interrupt: Mutex<Option<PyErr>> = Mutex::new(None);
+    let result = py.detach(|| {
+        catch_unwind(AssertUnwindSafe(|| -> Result<Output, Error> {
+            let devices = table("devices", devices)?;
+            let sites = table("sites", sites)?;
+            let intensity = table("intensity", intensity)?;
+            let allocations = allocations.map(|a| table("allocations", a)).transpose()?;
+            let schema = reader.schema();
+            let batches = reader.map(|b| {
+                b.map_err(|e| {
+                    Error::input(format!(
+                        "table 'power': cannot read a batch of samples: {e}"
+                    ))
+                })
+            });
+            let cancelled = || {
+                Python::attach(|py| match py.check_signals() {
+                    Ok(()) => false,
+                    Err(e) => {
+                        *interrupt.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        true
+                    }
+                })
+            };
+            let inputs = Inputs {
+                devices: &devices,
+                sites: &sites,
+                intensity: &intensity,
+                allocations: allocations.as_ref(),
+            };
+            carbonledger_core::account(&inputs, &schema, batches, opts, &cancelled)
+        }))
+    });
+    let out = match result {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => {
+            if e.kind == ErrorKind::Interrupted {
+                if let Some(err) = interrupt.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                    return Err(err);
+                }
+            }
+            return Err(exception(py, e));
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            return Err(exception(
+                py,
+                Error::internal(format!(
+                    "internal error in carbonledger (please report): {msg}"
+                )),
+            ));
+        }
+    };
+    let wrap = |b: arrow_array::RecordBatch| {
+        let schema = b.schema();
+        PyTable::try_new(vec![b], schema)
+    };
+    Ok((
+        wrap(out.allocations)?,
+        wrap(out.unallocated)?,
+        wrap(out.devices)?,
+    ))
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(account, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,47 @@
+"""SPEC section 12, to 1e-12."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import carbonledger as cl
+
+REL = 1e-12
+
+
+def test_allocation_a(spec12: dict[str, Any]) -> None:
+    r = cl.account(**spec12)
+    a = r.allocations.row(0, named=True)
+    assert a["job_id"] == "A" and a["phase"] == "training"
+    assert a["energy_kwh"] == pytest.approx(4250 / 3.6e6, rel=REL)
+    assert a["facility_energy_kwh"] == pytest.approx(1.5 * 4250 / 3.6e6, rel=REL)
+    assert a["operational_kgco2e"] == pytest.approx(1 / 1920, rel=REL)
+    assert a["operational_market_kgco2e"] == pytest.approx(1 / 2560, rel=REL)
+    assert a["embodied_kgco2e"] == pytest.approx(3000 / 126_230_400, rel=REL)
+    assert a["total_kgco2e"] == pytest.approx(1 / 1920 + 3000 / 126_230_400, rel=REL)
+    assert a["duration_s"] == pytest.approx(20, rel=REL)
+    assert a["uncovered_s"] == pytest.approx(5, rel=REL)
+
+
+def test_unallocated_g0(spec12: dict[str, Any]) -> None:
+    r = cl.account(**spec12)
+    u = r.unallocated.row(0, named=True)
+    assert u["device_id"] == "g0"
+    assert u["energy_kwh"] == pytest.approx(750 / 3.6e6, rel=REL)
+    assert u["operational_kgco2e"] == pytest.approx(1 / 8000, rel=REL)
+    assert u["operational_market_kgco2e"] == pytest.approx(0.75 / 8000, rel=REL)
+    assert u["embodied_kgco2e"] == pytest.approx(3000 / 126_230_400, rel=REL)
+    assert u["duration_s"] == pytest.approx(20, rel=REL)
+    assert u["uncovered_s"] == pytest.approx(15, rel=REL)
+
+
+def test_device_row(spec12: dict[str, Any]) -> None:
+    r = cl.account(**spec12)
+    d = r.devices.row(0, named=True)
+    assert (d["samples"], d["invalid_samples"], d["duplicate_samples"]) == (4, 0, 0)
+    assert d["gaps"] == 1
+    assert d["uncovered_s"] == pytest.approx(20, rel=REL)
+    assert d["energy_kwh"] == pytest.approx(5000 / 3.6e6, rel=REL)
+    assert d["embodied_kgco2e"] == pytest.approx(6000 / 126_230_400, rel=REL)
