@@ -1,0 +1,72 @@
+"""Adapters from real grid-intensity datasets to the canonical intensity table
+(``region, start, end, gco2e_per_kwh``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from .exceptions import InputError, SchemaError
+
+Basis = Literal["direct", "lifecycle"]
+
+_EM_COLUMNS = {
+    "direct": "Carbon Intensity gCO₂eq/kWh (direct)",
+    "lifecycle": "Carbon Intensity gCO₂eq/kWh (LCA)",
+}
+_HOUR = dt.timedelta(hours=1)
+
+
+def from_electricitymaps(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    basis: Basis,
+    region: str | None = None,
+) -> pa.Table:
+    """Read Electricity Maps hourly CSV exports.
+
+    Electricity Maps labels each hour by its start (UTC), so a row covers
+    ``[start, start + 1 h)``. ``basis`` must be chosen explicitly:
+    ``"direct"`` (combustion emissions only, the GHG Protocol Scope 2 basis)
+    or ``"lifecycle"`` (adds upstream emissions of each source). Hours with a
+    blank intensity are left out, so they surface as coverage holes instead
+    of being silently priced at zero. ``region`` overrides the file's
+    ``Zone Id``.
+    """
+    if basis not in _EM_COLUMNS:
+        raise InputError(f"argument 'basis': got {basis!r}; expected 'direct' or 'lifecycle'")
+    items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    tables = []
+    for p in items:
+        opts = pacsv.ConvertOptions(
+            column_types={"Datetime (UTC)": pa.timestamp("s"), _EM_COLUMNS[basis]: pa.float64()}
+        )
+        t = pacsv.read_csv(os.fspath(p), convert_options=opts)
+        for col in ("Datetime (UTC)", "Zone Id", _EM_COLUMNS[basis]):
+            if col not in t.column_names:
+                raise SchemaError(
+                    f"table 'intensity' ({os.fspath(p)}): missing column {col!r}; "
+                    "expected an Electricity Maps hourly export"
+                )
+        start = t.column("Datetime (UTC)").cast(pa.timestamp("ns")).cast(pa.timestamp("ns", "UTC"))
+        zone = (
+            pa.array([region] * t.num_rows, pa.string())
+            if region is not None
+            else t.column("Zone Id").cast(pa.string())
+        )
+        out = pa.table(
+            {
+                "region": zone,
+                "start": start,
+                "end": pc.add(start, pa.scalar(_HOUR, pa.duration("ns"))),
+                "gco2e_per_kwh": t.column(_EM_COLUMNS[basis]),
+            }
+        )
+        tables.append(out.filter(pc.is_valid(out.column("gco2e_per_kwh"))))
+    return pa.concat_tables(tables)
