@@ -355,10 +355,11 @@ impl Fleet {
             )?;
             let s = times(a.column("start", "a timestamp")?, "allocations", "start")?;
             let e = times(a.column("end", "a timestamp")?, "allocations", "end")?;
-            let share = a
-                .optional("share")
+            let share_col = a.optional("share");
+            let share = share_col
                 .map(|c| floats(c, "allocations", "share"))
                 .transpose()?;
+            let share_nulls = share_col.and_then(|c| c.logical_nulls());
             for row in 0..a.len() {
                 let id = format!(" (device_id {})", device_ids.name(dev[row] as usize));
                 let start = s
@@ -377,8 +378,12 @@ impl Fleet {
                         &format!("end > start {}", fmt_ts(start)),
                     ));
                 }
-                let sh = share.as_ref().map_or(1.0, |v| v[row]);
-                let sh = if sh.is_nan() { 1.0 } else { sh };
+                // Null means 1; a NaN share is bad input, not a default.
+                let is_null = share_nulls.as_ref().is_some_and(|n| n.is_null(row));
+                let sh = match &share {
+                    Some(v) if !is_null => v[row],
+                    _ => 1.0,
+                };
                 if !(sh > 0.0 && sh <= 1.0) {
                     return Err(bad(
                         "allocations",

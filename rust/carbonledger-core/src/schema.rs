@@ -158,9 +158,11 @@ pub fn times<'a>(arr: &'a ArrayRef, table: &str, col: &str) -> Result<Times<'a>>
             col,
         )?,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            let cast = arrow_cast::cast(arr, &DataType::Timestamp(TimeUnit::Nanosecond, None))
+            // Not `safe`: an unparseable string is an error naming it, not a null.
+            let opts = arrow_cast::CastOptions { safe: false, ..Default::default() };
+            let cast = arrow_cast::cast_with_options(arr, &DataType::Timestamp(TimeUnit::Nanosecond, None), &opts)
                 .map_err(|e| {
-                    Error::schema(format!(
+                    Error::input(format!(
                         "table '{table}', column '{col}': cannot parse strings as timestamps ({e}); expected ISO 8601 such as 2025-01-01T00:00:00Z"
                     ))
                 })?;

@@ -94,8 +94,10 @@ pub fn build_grids(fleet: &Fleet) -> Vec<RegionGrid> {
             let mut covered_to = i64::MIN;
             let mut prev_start = None;
             for (r, &end) in rows.iter().zip(&ends) {
-                if r.start < covered_to || prev_start == Some(r.start) {
-                    overlaps.push((r.start, end.min(covered_to.max(r.start + 1))));
+                if prev_start == Some(r.start) {
+                    overlaps.push((r.start, end.max(covered_to).max(r.start + 1)));
+                } else if r.start < covered_to {
+                    overlaps.push((r.start, end.min(covered_to)));
                 }
                 let from = r.start.max(covered_to);
                 if r.start > covered_to {
