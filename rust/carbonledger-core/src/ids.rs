@@ -356,6 +356,42 @@ impl KeyIndex {
         })
     }
 
+    /// `resolve` over slices of a long column on the current rayon pool.
+    pub fn resolve_parallel(
+        &self,
+        arr: &ArrayRef,
+        table: &str,
+        col: &str,
+        of: &str,
+        out: &mut Vec<u32>,
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        const CHUNK: usize = 1 << 16;
+        let n = arr.len();
+        if n <= CHUNK || rayon::current_num_threads() == 1 {
+            return self.resolve(arr, table, col, of, out);
+        }
+        let parts: Vec<Vec<u32>> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| {
+                let off = c * CHUNK;
+                let piece = arr.slice(off, CHUNK.min(n - off));
+                let mut v = Vec::new();
+                self.resolve(&piece, table, col, of, &mut v)
+                    .map_err(|mut e| {
+                        e.message = shift_row(&e.message, off);
+                        e
+                    })?;
+                Ok(v)
+            })
+            .collect::<Result<_>>()?;
+        out.reserve(n);
+        for p in parts {
+            out.extend_from_slice(&p);
+        }
+        Ok(())
+    }
+
     fn resolve_dictionary(
         &self,
         arr: &ArrayRef,
@@ -390,5 +426,26 @@ impl KeyIndex {
             }
         }
         Ok(())
+    }
+}
+
+/// Rewrite "at row N" in a message from a slice to the whole column's row.
+fn shift_row(message: &str, offset: usize) -> String {
+    let Some(i) = message.find("at row ") else {
+        return message.to_string();
+    };
+    let digits_start = i + "at row ".len();
+    let digits: String = message[digits_start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    match digits.parse::<usize>() {
+        Ok(r) => format!(
+            "{}{}{}",
+            &message[..digits_start],
+            r + offset,
+            &message[digits_start + digits.len()..]
+        ),
+        Err(_) => message.to_string(),
     }
 }

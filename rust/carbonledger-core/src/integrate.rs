@@ -22,6 +22,9 @@ pub struct Stats {
     pub resets: u64,
 }
 
+/// A null timestamp inside a partitioned batch.
+pub const NULL_TS: i64 = i64::MIN;
+
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     ts: i64,
@@ -49,6 +52,14 @@ impl DeviceState {
             main_start: 0,
             acc: DeviceAccounts::new(n_allocations),
         }
+    }
+
+    /// Take one device's run of rows from a batch, in input order.
+    pub fn push_slice(&mut self, ctx: &DeviceCtx<'_>, ts: &[i64], vs: &[f64]) -> Result<()> {
+        for (&t, &v) in ts.iter().zip(vs) {
+            self.push(ctx, (t != NULL_TS).then_some(t), v)?;
+        }
+        Ok(())
     }
 
     /// Take one input row. `ts` is `None` for a null timestamp.

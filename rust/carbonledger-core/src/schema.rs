@@ -159,7 +159,10 @@ pub fn times<'a>(arr: &'a ArrayRef, table: &str, col: &str) -> Result<Times<'a>>
         )?,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
             // Not `safe`: an unparseable string is an error naming it, not a null.
-            let opts = arrow_cast::CastOptions { safe: false, ..Default::default() };
+            let opts = arrow_cast::CastOptions {
+                safe: false,
+                ..Default::default()
+            };
             let cast = arrow_cast::cast_with_options(arr, &DataType::Timestamp(TimeUnit::Nanosecond, None), &opts)
                 .map_err(|e| {
                     Error::input(format!(

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::KeyIndex;
 use crate::inputs::Fleet;
-use crate::integrate::DeviceState;
+use crate::integrate::{DeviceState, NULL_TS};
 use crate::ledger::DeviceCtx;
 use crate::options::Options;
 use crate::report::{self, Output};
@@ -17,6 +17,9 @@ use crate::timeline::{
     build_allocations, build_grids, check_grid_coverage, check_overallocation, DeviceAllocations,
     OverAllocation, RegionGrid,
 };
+
+/// Batches decoded ahead of the one being integrated.
+const READ_AHEAD: usize = 4;
 
 /// Which value column the power table carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +113,10 @@ pub struct Engine {
     pool: rayon::ThreadPool,
     /// Scratch reused across batches.
     rows: Vec<u32>,
+    offsets: Vec<u32>,
+    fill: Vec<u32>,
+    part_ts: Vec<i64>,
+    part_v: Vec<f64>,
 }
 
 impl Engine {
@@ -173,6 +180,10 @@ impl Engine {
             held,
             pool,
             rows: Vec::new(),
+            offsets: Vec::new(),
+            fill: Vec::new(),
+            part_ts: Vec::new(),
+            part_v: Vec::new(),
         })
     }
 
@@ -209,9 +220,10 @@ impl Engine {
         )?;
         let mut rows = std::mem::take(&mut self.rows);
         rows.clear();
-        self.fleet
-            .device_ids
-            .resolve(ids, "power", "device_id", "devices.device_id", &mut rows)?;
+        let device_ids = &self.fleet.device_ids;
+        self.pool.install(|| {
+            device_ids.resolve_parallel(ids, "power", "device_id", "devices.device_id", &mut rows)
+        })?;
 
         if let Some(held) = &mut self.held {
             for (r, &d) in rows.iter().enumerate() {
@@ -221,22 +233,43 @@ impl Engine {
             return Ok(());
         }
 
-        // Group rows by device (counting sort), keeping each device's order.
+        // Partition the rows by device (a stable counting sort) into
+        // contiguous per-device runs, so each state machine reads its samples
+        // sequentially however the dump interleaves devices.
         let n_dev = self.states.len();
-        let mut offsets = vec![0u32; n_dev + 1];
+        let mut offsets = std::mem::take(&mut self.offsets);
+        offsets.clear();
+        offsets.resize(n_dev + 1, 0);
         for &d in &rows {
             offsets[d as usize + 1] += 1;
         }
         for i in 0..n_dev {
             offsets[i + 1] += offsets[i];
         }
-        let mut fill = offsets.clone();
-        let mut order = vec![0u32; rows.len()];
+        let mut fill = std::mem::take(&mut self.fill);
+        fill.clear();
+        fill.extend_from_slice(&offsets[..n_dev]);
+        let (mut part_ts, mut part_v) = (
+            std::mem::take(&mut self.part_ts),
+            std::mem::take(&mut self.part_v),
+        );
+        part_ts.resize(rows.len(), 0);
+        part_v.resize(rows.len(), 0.0);
+        let nulls = ts.nulls.as_ref();
         for (r, &d) in rows.iter().enumerate() {
-            order[fill[d as usize] as usize] = r as u32;
-            fill[d as usize] += 1;
+            let slot = &mut fill[d as usize];
+            let k = *slot as usize;
+            *slot += 1;
+            // A null timestamp travels as i64::MIN: an invalid sample.
+            part_ts[k] = if nulls.is_some_and(|n| n.is_null(r)) {
+                NULL_TS
+            } else {
+                ts.values[r]
+            };
+            part_v[k] = vals[r];
         }
         self.rows = rows;
+        self.fill = fill;
 
         let mut states = std::mem::take(&mut self.states);
         let this = &*self;
@@ -250,16 +283,14 @@ impl Engine {
                     if range.is_empty() {
                         return Ok(());
                     }
-                    let ctx = this.ctx(i);
-                    for &r in &order[range] {
-                        let r = r as usize;
-                        st.push(&ctx, ts.get(r), vals[r])?;
-                    }
-                    Ok(())
+                    st.push_slice(&this.ctx(i), &part_ts[range.clone()], &part_v[range])
                 })
                 .reduce(|| Ok(()), |a, b| a.and(b))
         });
         self.states = states;
+        self.offsets = offsets;
+        self.part_ts = part_ts;
+        self.part_v = part_v;
         result
     }
 
@@ -329,8 +360,9 @@ impl Engine {
     }
 }
 
-/// Run the whole accounting over an iterator of power batches. `cancelled`
-/// is polled between batches (Ctrl-C).
+/// Run the whole accounting over an iterator of power batches. Batches are
+/// read ahead on a separate thread (decoding overlaps integration);
+/// `cancelled` is polled between batches (Ctrl-C).
 pub fn account<I>(
     inputs: &Inputs<'_>,
     power_schema: &Schema,
@@ -339,15 +371,27 @@ pub fn account<I>(
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Output>
 where
-    I: Iterator<Item = Result<RecordBatch>>,
+    I: Iterator<Item = Result<RecordBatch>> + Send,
 {
     let mut engine = Engine::new(inputs, power_schema, opts)?;
-    for batch in power {
-        if cancelled() {
-            return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch>>(READ_AHEAD);
+        scope.spawn(move || {
+            for batch in power {
+                let stop = batch.is_err();
+                if tx.send(batch).is_err() || stop {
+                    break;
+                }
+            }
+        });
+        for batch in rx {
+            if cancelled() {
+                return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
+            }
+            engine.feed(&batch?)?;
         }
-        engine.feed(&batch?)?;
-    }
+        Ok(())
+    })?;
     if cancelled() {
         return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
     }
