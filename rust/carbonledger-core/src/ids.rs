@@ -47,6 +47,8 @@ pub struct KeyIndex {
     strs: FxHashMap<Box<[u8]>, u32>,
     ints: FxHashMap<i64, u32>,
     names: Vec<String>,
+    /// The integer ids by index (integer kind only).
+    int_keys: Vec<i64>,
 }
 
 /// One id value, borrowed from an Arrow array.
@@ -177,6 +179,7 @@ impl KeyIndex {
             strs: FxHashMap::default(),
             ints: FxHashMap::default(),
             names: Vec::with_capacity(arr.len()),
+            int_keys: Vec::new(),
         };
         for_each_key(arr, table, col, |row, key| {
             let key = key.ok_or_else(|| {
@@ -199,6 +202,9 @@ impl KeyIndex {
                 Key::Str(s) => String::from_utf8_lossy(s).into_owned(),
                 Key::Int(i) => i.to_string(),
             });
+            if let Key::Int(i) = key {
+                idx.int_keys.push(i);
+            }
             Ok(())
         })?;
         Ok(idx)
@@ -218,6 +224,7 @@ impl KeyIndex {
             strs: FxHashMap::default(),
             ints: FxHashMap::default(),
             names: Vec::new(),
+            int_keys: Vec::new(),
         };
         let mut rows = Vec::with_capacity(arr.len());
         for_each_key(arr, table, col, |row, key| {
@@ -236,6 +243,9 @@ impl KeyIndex {
                     Key::Str(s) => String::from_utf8_lossy(s).into_owned(),
                     Key::Int(v) => v.to_string(),
                 });
+                if let Key::Int(v) = key {
+                    idx.int_keys.push(v);
+                }
             }
             rows.push(i);
             Ok(())
@@ -329,7 +339,6 @@ impl KeyIndex {
         if let DataType::Dictionary(_, _) = arr.data_type() {
             return self.resolve_dictionary(arr, table, col, of, out);
         }
-        let mut last: Option<(Key<'a>, u32)> = None;
         let unknown = |row: usize, key: Option<Key<'_>>| {
             match key {
             None => Error::input(format!(
@@ -341,19 +350,42 @@ impl KeyIndex {
             )),
         }
         };
+        // Dumps repeat a pattern: device-sorted ones repeat the previous id,
+        // time-ordered ones cycle through the devices in the same order at
+        // every timestamp. Predict from both and verify before hashing.
+        let mut follow = vec![u32::MAX; self.len()];
+        let mut prev = u32::MAX;
         for_each_key(arr, table, col, |row, key| {
             let k = key.ok_or_else(|| unknown(row, None))?;
-            if let Some((lk, li)) = last {
-                if lk == k {
-                    out.push(li);
+            if prev != u32::MAX {
+                if self.is(prev, k) {
+                    out.push(prev);
+                    return Ok(());
+                }
+                let next = follow[prev as usize];
+                if next != u32::MAX && self.is(next, k) {
+                    out.push(next);
+                    prev = next;
                     return Ok(());
                 }
             }
             let i = self.lookup(k).ok_or_else(|| unknown(row, Some(k)))?;
-            last = Some((k, i));
+            if prev != u32::MAX {
+                follow[prev as usize] = i;
+            }
+            prev = i;
             out.push(i);
             Ok(())
         })
+    }
+
+    /// Whether index `i` holds key `k`.
+    #[inline]
+    fn is(&self, i: u32, k: Key<'_>) -> bool {
+        match k {
+            Key::Str(s) => bytes_eq(self.names[i as usize].as_bytes(), s),
+            Key::Int(v) => self.int_keys.get(i as usize) == Some(&v),
+        }
     }
 
     /// `resolve` over slices of a long column on the current rayon pool.
@@ -448,4 +480,19 @@ fn shift_row(message: &str, offset: usize) -> String {
         ),
         Err(_) => message.to_string(),
     }
+}
+
+/// Byte equality, fast for the short ids of real fleets.
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        let word =
+            |s: &[u8], o: usize| u64::from_le_bytes(s[o..o + 8].try_into().expect("8 bytes"));
+        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
+    }
+    a == b
 }

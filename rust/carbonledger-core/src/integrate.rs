@@ -28,7 +28,9 @@ pub const NULL_TS: i64 = i64::MIN;
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     ts: i64,
-    sum: f64,
+    /// Running mean of the duplicates at `ts`: exact when they are all equal
+    /// (a counter that stood still must not look like it went back).
+    mean: f64,
     n: u32,
 }
 
@@ -56,10 +58,69 @@ impl DeviceState {
 
     /// Take one device's run of rows from a batch, in input order.
     pub fn push_slice(&mut self, ctx: &DeviceCtx<'_>, ts: &[i64], vs: &[f64]) -> Result<()> {
-        for (&t, &v) in ts.iter().zip(vs) {
-            self.push(ctx, (t != NULL_TS).then_some(t), v)?;
+        let mut i = 0;
+        while i < ts.len() {
+            i += self.fast_run(ctx, &ts[i..], &vs[i..]);
+            if i < ts.len() {
+                let t = ts[i];
+                self.push(ctx, (t != NULL_TS).then_some(t), vs[i])?;
+                i += 1;
+            }
         }
         Ok(())
+    }
+
+    /// The common case without the general machinery: valid power samples in
+    /// strictly increasing time whose segments stay inside the current piece
+    /// and the period, no gap. Returns how many samples it took; the general
+    /// `push` handles the first one it cannot (and everything else).
+    #[inline]
+    fn fast_run(&mut self, ctx: &DeviceCtx<'_>, ts: &[i64], vs: &[f64]) -> usize {
+        if ctx.counters {
+            return 0;
+        }
+        let (Some(mut p), Some((mut qt, mut qv)), Some(cur)) =
+            (self.pending, self.prev, self.main.as_mut())
+        else {
+            return 0;
+        };
+        if p.n != 1 || cur.pos != qt {
+            return 0;
+        }
+        let linear = ctx.opts.interpolation == Interpolation::Linear;
+        let max_gap = ctx.opts.max_gap_ns;
+        // Segments must end by the piece end and the clip end.
+        let limit = cur.piece_end().min(ctx.clip.1);
+        let mut energy = 0.0;
+        let mut taken = 0;
+        for (&t, &v) in ts.iter().zip(vs) {
+            // The pending point p is final once a later valid sample arrives;
+            // then the segment q -> p is emitted.
+            if !(t > p.ts && v.is_finite() && v >= 0.0 && p.ts - qt <= max_gap && p.ts <= limit) {
+                break;
+            }
+            let len_s = (p.ts - qt) as f64 / 1e9;
+            energy += if linear {
+                0.5 * (qv + p.mean) * len_s
+            } else {
+                qv * len_s
+            };
+            (qt, qv) = (p.ts, p.mean);
+            p = Pending {
+                ts: t,
+                mean: v,
+                n: 1,
+            };
+            taken += 1;
+        }
+        if taken > 0 {
+            cur.add_energy(energy, qt);
+            self.prev = Some((qt, qv));
+            self.pending = Some(p);
+            self.stats.samples += taken as u64;
+            self.stats.last_ts = Some(p.ts);
+        }
+        taken
     }
 
     /// Take one input row. `ts` is `None` for a null timestamp.
@@ -72,8 +133,8 @@ impl DeviceState {
         };
         match &mut self.pending {
             Some(p) if ts == p.ts => {
-                p.sum += v;
                 p.n += 1;
+                p.mean += (v - p.mean) / f64::from(p.n);
                 self.stats.duplicates += 1;
             }
             Some(p) if ts < p.ts => {
@@ -89,11 +150,11 @@ impl DeviceState {
             }
             Some(p) => {
                 let done = *p;
-                *p = Pending { ts, sum: v, n: 1 };
-                self.emit(ctx, done.ts, mean(done))?;
+                *p = Pending { ts, mean: v, n: 1 };
+                self.emit(ctx, done.ts, done.mean)?;
             }
             None => {
-                self.pending = Some(Pending { ts, sum: v, n: 1 });
+                self.pending = Some(Pending { ts, mean: v, n: 1 });
                 self.stats.first_ts = Some(ts);
             }
         }
@@ -174,7 +235,7 @@ impl DeviceState {
     /// before the first and after the last point inside `[p0, p1)`.
     pub fn finish(&mut self, ctx: &DeviceCtx<'_>, p0: i64, p1: i64) -> Result<()> {
         if let Some(p) = self.pending.take() {
-            self.emit(ctx, p.ts, mean(p))?;
+            self.emit(ctx, p.ts, p.mean)?;
         }
         let gap = Segment {
             t0: p0,
@@ -200,14 +261,5 @@ impl DeviceState {
             }
         }
         Ok(())
-    }
-}
-
-#[inline]
-fn mean(p: Pending) -> f64 {
-    if p.n == 1 {
-        p.sum
-    } else {
-        p.sum / f64::from(p.n)
     }
 }

@@ -135,6 +135,20 @@ impl Cursor {
             .min(ctx.clip.1);
     }
 
+    /// Where the current piece ends (the next boundary).
+    #[inline]
+    pub fn piece_end(&self) -> i64 {
+        self.piece_end
+    }
+
+    /// Add energy integrated inside the current piece up to `pos`.
+    #[inline]
+    pub fn add_energy(&mut self, energy_j: f64, pos: i64) {
+        debug_assert!(pos <= self.piece_end);
+        self.energy.add(energy_j);
+        self.pos = pos;
+    }
+
     /// Price the piece so far and book it.
     pub fn close(&mut self, ctx: &DeviceCtx<'_>, acc: &mut DeviceAccounts) {
         if self.pos > self.piece_start {
