@@ -1,6 +1,6 @@
 """In-memory throughput against a numpy trapezoid pass over the same buffers.
 
-    python benches/quick_inmemory.py [devices] [samples_per_device]
+python benches/quick_inmemory.py [devices] [samples_per_device]
 """
 
 from __future__ import annotations
@@ -68,8 +68,7 @@ def main() -> None:
         best = min(best, time.perf_counter() - s)
     print(f"samples {n:,}  devices {n_dev}")
     print(f"numpy trapezoid pass : {n / best_np / 1e6:8.1f} M samples/s")
-    print(f"carbonledger account : {n / best / 1e6:8.1f} M samples/s  "
-          f"(ratio {best_np / best:.2f})")
+    print(f"carbonledger account : {n / best / 1e6:8.1f} M samples/s  (ratio {best_np / best:.2f})")
 
 
 if __name__ == "__main__":

@@ -326,9 +326,9 @@ impl KeyIndex {
 
     /// Map a referencing column to indices, appending to `out`. Unknown or
     /// null ids are errors naming the table, column, value and row.
-    pub fn resolve<'a>(
+    pub fn resolve(
         &self,
-        arr: &'a ArrayRef,
+        arr: &ArrayRef,
         table: &str,
         col: &str,
         of: &str,
