@@ -339,6 +339,31 @@ impl KeyIndex {
         if let DataType::Dictionary(_, _) = arr.data_type() {
             return self.resolve_dictionary(arr, table, col, of, out);
         }
+        if arr.null_count() == 0 && self.kind == IdKind::Str {
+            let start = out.len();
+            let done = match arr.data_type() {
+                DataType::Utf8 => {
+                    let a = arr.as_string::<i32>();
+                    let (o, v) = (a.value_offsets(), a.values().as_slice());
+                    self.resolve_strs(a.len(), |i| &v[o[i] as usize..o[i + 1] as usize], out)
+                }
+                DataType::LargeUtf8 => {
+                    let a = arr.as_string::<i64>();
+                    let (o, v) = (a.value_offsets(), a.values().as_slice());
+                    self.resolve_strs(a.len(), |i| &v[o[i] as usize..o[i + 1] as usize], out)
+                }
+                DataType::Utf8View => {
+                    let a = arr.as_string_view();
+                    self.resolve_strs(a.len(), |i| a.value(i).as_bytes(), out)
+                }
+                _ => false,
+            };
+            if done {
+                return Ok(());
+            }
+            // An unknown id: redo the slow way, which names it.
+            out.truncate(start);
+        }
         let unknown = |row: usize, key: Option<Key<'_>>| {
             match key {
             None => Error::input(format!(
@@ -377,6 +402,47 @@ impl KeyIndex {
             out.push(i);
             Ok(())
         })
+    }
+
+    /// The tight loop behind `resolve` for string ids without nulls; false
+    /// at the first unknown id.
+    #[inline]
+    fn resolve_strs<'b>(
+        &self,
+        n: usize,
+        get: impl Fn(usize) -> &'b [u8],
+        out: &mut Vec<u32>,
+    ) -> bool {
+        let mut follow = vec![u32::MAX; self.len()];
+        let mut prev = u32::MAX;
+        let mut prev_key: &[u8] = &[];
+        for row in 0..n {
+            let k = get(row);
+            if prev != u32::MAX && bytes_eq(prev_key, k) {
+                out.push(prev);
+                continue;
+            }
+            let next = if prev == u32::MAX {
+                u32::MAX
+            } else {
+                follow[prev as usize]
+            };
+            let i = if next != u32::MAX && bytes_eq(self.names[next as usize].as_bytes(), k) {
+                next
+            } else {
+                let Some(&i) = self.strs.get(k) else {
+                    return false;
+                };
+                if prev != u32::MAX {
+                    follow[prev as usize] = i;
+                }
+                i
+            };
+            prev = i;
+            prev_key = k;
+            out.push(i);
+        }
+        true
     }
 
     /// Whether index `i` holds key `k`.
