@@ -1,0 +1,218 @@
+"""The ``carbonledger`` command line: turn a telemetry dump into a ledger.
+
+    carbonledger run --power 'dumps/**/*.parquet' --devices devices.parquet \\
+        --sites sites.csv --intensity intensity.parquet \\
+        --allocations jobs.parquet --out ledger/
+
+Exit codes: 0 ok, 2 bad input (a message, no traceback unless --debug),
+1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from . import __version__, account
+from ._io import expand_paths
+from .exceptions import InputError
+from .report import METRIC_COLUMNS, Report
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="carbonledger",
+        description="Exact carbon accounting for AI compute fleets: operational "
+        "(energy x PUE x grid intensity) plus embodied carbon, attributed to jobs.",
+    )
+    p.add_argument("--version", action="version", version=f"carbonledger {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="account a telemetry dump and write the ledger to --out",
+        description="Account power samples against devices, sites, grid intensity and job "
+        "allocations; write allocations/unallocated/devices/summary Parquet files and a "
+        "manifest.json into --out (all or nothing).",
+    )
+    run.add_argument(
+        "--power",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="power samples: Parquet/CSV files, folders or globs (device_id, ts, "
+        "power_w or energy_j)",
+    )
+    run.add_argument(
+        "--devices",
+        required=True,
+        metavar="FILE",
+        help="hardware lifecycle table (device_id, site_id, embodied_kgco2e, "
+        "installed_at, lifetime_years or retired_at)",
+    )
+    run.add_argument("--sites", required=True, metavar="FILE", help="site_id, region, pue")
+    run.add_argument(
+        "--intensity",
+        required=True,
+        metavar="FILE",
+        help="grid intensity: region, start, [end], gco2e_per_kwh, [cfe, residual_gco2e_per_kwh]",
+    )
+    run.add_argument(
+        "--allocations", metavar="FILE", help="jobs: job_id, device_id, start, end, [share], labels"
+    )
+    run.add_argument(
+        "--period",
+        nargs=2,
+        metavar=("START", "END"),
+        help="accounting period, ISO 8601 (naive = UTC); default: first to last valid sample",
+    )
+    run.add_argument("--interpolation", choices=("linear", "previous"), default="linear")
+    run.add_argument(
+        "--max-gap",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="longest interval between samples still interpolated (default 300)",
+    )
+    run.add_argument(
+        "--gap-fill",
+        choices=("none", "idle"),
+        default="none",
+        help="fill uncovered time with devices.idle_power_w",
+    )
+    run.add_argument("--on-invalid", choices=("drop", "raise"), default="drop")
+    run.add_argument("--overlap", choices=("error", "normalize"), default="error")
+    run.add_argument(
+        "--sort",
+        action="store_true",
+        help="accept samples out of time order (holds them in memory)",
+    )
+    run.add_argument(
+        "--by",
+        default="phase",
+        help="comma-separated allocation labels for summary.parquet (default phase)",
+    )
+    run.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
+    run.add_argument("--quiet", action="store_true", help="print nothing on success")
+    run.add_argument("--debug", action="store_true", help="show tracebacks")
+    return p
+
+
+def _file_entry(path: str) -> dict[str, Any]:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"path": path, "bytes": os.path.getsize(path), "sha256": h.hexdigest()}
+
+
+def _write_ledger(report: Report, out: Path, by: list[str], manifest: dict[str, Any]) -> None:
+    """Write everything into a temporary sibling folder, then rename it into
+    place: an interrupted or failed run leaves no partial output."""
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        for name, table in report.tables.items():
+            pq.write_table(table, tmp / f"{name}.parquet")
+        keys = [k for k in by if k in report.allocations.columns]
+        report.summary(by=keys).write_parquet(tmp / "summary.parquet")
+        manifest["rows"] = {name: t.num_rows for name, t in report.tables.items()}
+        manifest["totals"] = report.totals()
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _summary_text(report: Report) -> str:
+    t = report.totals()
+    lines = [f"{c:28s} {t[c]:16.6f}" for c in METRIC_COLUMNS]
+    d = report.devices
+    lines.append(
+        f"{'samples':28s} {int(d['samples'].sum()):16d}  "
+        f"(invalid {int(d['invalid_samples'].sum())}, gaps {int(d['gaps'].sum())}, "
+        f"wraps {int(d['counter_wraps'].sum())}, resets {int(d['counter_resets'].sum())})"
+    )
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists():
+        raise InputError(f"argument '--out': {str(out)!r} exists; expected a new folder")
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    inputs: dict[str, Any] = {
+        "power": args.power,
+        "devices": args.devices,
+        "sites": args.sites,
+        "intensity": args.intensity,
+        "allocations": args.allocations,
+    }
+    report = account(
+        **inputs,
+        period=tuple(args.period) if args.period else None,
+        interpolation=args.interpolation,
+        max_gap=args.max_gap,
+        gap_fill=args.gap_fill,
+        on_invalid=args.on_invalid,
+        overlap=args.overlap,
+        sort=args.sort,
+    )
+    files = {
+        name: [_file_entry(f) for f in expand_paths(v if isinstance(v, list) else [v], name)]
+        for name, v in inputs.items()
+        if v is not None
+    }
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "quiet", "debug")}
+    manifest = {
+        "carbonledger": __version__,
+        "options": options,
+        "inputs": files,
+        "started_at": started.isoformat(),
+        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "seconds": time.perf_counter() - t0,
+    }
+    _write_ledger(report, out, [b for b in args.by.split(",") if b], manifest)
+    if not args.quiet:
+        print(_summary_text(report))
+        print(f"ledger written to {out}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except InputError as e:
+        if args.debug:
+            raise
+        print(f"carbonledger: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("carbonledger: interrupted; nothing written", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if args.debug:
+            raise
+        print(f"carbonledger: internal error ({type(e).__name__}): {e}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
