@@ -557,3 +557,11 @@ def test_report_read_by_duckdb_replacement_scan(spec12: dict[str, Any]) -> None:
     assert rel is not None
     row = rel.fetchall()
     assert row == [("A", "training", pytest.approx(4250 / 3.6e6, rel=REL), 20.0)]
+
+
+def test_polars_namespace_streams_a_lazyframe(spec12: dict[str, Any]) -> None:
+    kw = {k: v for k, v in spec12.items() if k != "power"}
+    want = cl.account(**spec12).allocations
+    df: Any = pl.from_arrow(spec12["power"])
+    assert df.lazy().carbon.account(**kw).allocations.equals(want)
+    assert df.carbon.account(**kw).allocations.equals(want)

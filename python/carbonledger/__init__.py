@@ -9,6 +9,7 @@ they left (Wu et al., *Sustainable AI*, MLSys 2022). See ``SPEC.md`` and
 
 from __future__ import annotations
 
+from . import polars_ns as polars_ns  # registers df.carbon / lf.carbon
 from .accounting import account
 from .exceptions import (
     CarbonLedgerError,
