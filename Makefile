@@ -32,7 +32,7 @@ lint: $(DEPS)
 	$(VENV)/bin/mypy --strict python tests
 
 rust-test:
-	cargo test --release -p carbonledger-core
+	cargo test --release -p carbonledger-core --lib --tests
 
 py-test: build
 	$(VENV)/bin/pytest -q
