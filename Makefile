@@ -9,7 +9,7 @@ PYTHON ?= python3
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test build lint rust-test py-test bench clean
+.PHONY: demo test build lint rust-test py-test bench bench-large clean
 
 $(DEPS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ py-test: build
 	$(VENV)/bin/pytest -q
 
 test: build lint rust-test py-test
+
+# Benchmarks (not part of `make test`): carbonledger, hand-written Polars and
+# DuckDB versions, and the pyarrow-read / numpy-pass limits, on the same files.
+bench: build
+	$(PY) benches/run.py --samples 1e7
+
+bench-large: build
+	$(PY) benches/run.py --samples 1e8
 
 clean:
 	rm -rf target $(VENV)
