@@ -93,3 +93,24 @@ def test_help_explains_the_options() -> None:
     assert r.returncode == 0
     for flag in ("--power", "--max-gap", "--gap-fill", "--overlap", "--out"):
         assert flag in r.stdout
+
+
+def test_summarize_rerolls_a_ledger(spec12: dict[str, Any], tmp_path: Path) -> None:
+    paths = write_inputs(spec12, tmp_path)
+    out = tmp_path / "ledger"
+    assert cli(*run_args(paths, out, "--quiet")).returncode == 0
+    r = cli("summarize", str(out), "--by", "phase")
+    assert r.returncode == 0, r.stderr
+    assert "training" in r.stdout and "unallocated" in r.stdout
+    bad = cli("summarize", str(tmp_path / "nope"))
+    assert bad.returncode == 2 and "allocations.parquet" in bad.stderr
+
+
+def test_intensity_from_electricitymaps(tmp_path: Path) -> None:
+    import carbonledger as cl
+
+    src = Path(cl.__file__).parent / "data" / "electricitymaps" / "SG_2023_hourly.csv"
+    out = tmp_path / "sg.parquet"
+    r = cli("intensity", "from-electricitymaps", str(src), "--basis", "direct", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert pq.read_table(out).num_rows == 8760

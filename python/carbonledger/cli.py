@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pyarrow.parquet as pq
 
 from . import __version__, account
@@ -108,6 +109,27 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
     run.add_argument("--quiet", action="store_true", help="print nothing on success")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
+    summ = sub.add_parser(
+        "summarize",
+        help="re-roll an existing ledger folder by labels, without recomputing",
+    )
+    summ.add_argument("ledger", metavar="DIR", help="a folder written by 'carbonledger run'")
+    summ.add_argument("--by", default="phase", help="comma-separated allocation labels")
+    summ.add_argument("--debug", action="store_true", help="show tracebacks")
+    inten = sub.add_parser("intensity", help="convert real grid-intensity exports")
+    isub = inten.add_subparsers(dest="source", required=True)
+    em = isub.add_parser(
+        "from-electricitymaps", help="Electricity Maps hourly CSVs (hours labelled by start)"
+    )
+    em.add_argument("csv", nargs="+")
+    em.add_argument("--basis", required=True, choices=("direct", "lifecycle"))
+    em.add_argument("--region", help="override the Zone Id")
+    eia = isub.add_parser("from-eia930", help="EIA-930 hourly CSVs (hours labelled by end)")
+    eia.add_argument("csv", nargs="+")
+    eia.add_argument("--region", help="override the balancing authority from the file name")
+    for q in (em, eia):
+        q.add_argument("--out", required=True, metavar="FILE", help="Parquet file to write")
+        q.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
@@ -195,10 +217,41 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _summarize(args: argparse.Namespace) -> int:
+    folder = Path(args.ledger)
+    tables = {}
+    for name in ("allocations", "unallocated", "devices"):
+        path = folder / f"{name}.parquet"
+        if not path.is_file():
+            raise InputError(
+                f"ledger {str(folder)!r}: missing {name}.parquet; expected a run's --out"
+            )
+        tables[name] = pq.read_table(path)
+    report = Report(tables["allocations"], tables["unallocated"], tables["devices"])
+    with pl.Config(tbl_rows=100, tbl_cols=20, tbl_width_chars=200):
+        print(report.summary(by=[b for b in args.by.split(",") if b]))
+    return EXIT_OK
+
+
+def _intensity(args: argparse.Namespace) -> int:
+    from .intensity import from_eia930, from_electricitymaps
+
+    if args.source == "from-electricitymaps":
+        table = from_electricitymaps(args.csv, basis=args.basis, region=args.region)
+    else:
+        table = from_eia930(args.csv, region=args.region)
+    tmp = f"{args.out}.tmp-{os.getpid()}"
+    pq.write_table(table, tmp)
+    os.replace(tmp, args.out)
+    print(f"{table.num_rows} intensity rows written to {args.out}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"run": _run, "summarize": _summarize, "intensity": _intensity}
     try:
-        return _run(args)
+        return commands[args.command](args)
     except InputError as e:
         if args.debug:
             raise

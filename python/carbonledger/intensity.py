@@ -70,3 +70,47 @@ def from_electricitymaps(
         )
         tables.append(out.filter(pc.is_valid(out.column("gco2e_per_kwh"))))
     return pa.concat_tables(tables)
+
+
+def from_eia930(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    region: str | None = None,
+) -> pa.Table:
+    """Read EIA-930 derived hourly intensity CSVs (``timestamp, ..., avg_CI``,
+    as published by HewlettPackard/dc-rl from the EIA hourly grid monitor).
+
+    EIA-930 labels each hour by its END, so a row stamped ``t`` covers
+    ``[t - 1 h, t)``. ``avg_CI`` is a production-based average of the
+    balancing authority's generation mix (gCO2/kWh). Blank hours are left out
+    so they surface as coverage holes. ``region`` defaults to the file name's
+    prefix before the first ``_`` (the balancing authority, e.g. ``CISO``).
+    """
+    items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    tables = []
+    for p in items:
+        path = os.fspath(p)
+        t = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={"timestamp": pa.timestamp("ns", "UTC"), "avg_CI": pa.float64()}
+            ),
+        )
+        for col in ("timestamp", "avg_CI"):
+            if col not in t.column_names:
+                raise SchemaError(
+                    f"table 'intensity' ({path}): missing column {col!r}; "
+                    "expected an EIA-930 hourly file (timestamp, ..., avg_CI)"
+                )
+        name = region if region is not None else os.path.basename(path).split("_")[0]
+        end = t.column("timestamp")
+        out = pa.table(
+            {
+                "region": pa.array([name] * t.num_rows, pa.string()),
+                "start": pc.subtract(end, pa.scalar(_HOUR, pa.duration("ns"))),
+                "end": end,
+                "gco2e_per_kwh": t.column("avg_CI"),
+            }
+        )
+        tables.append(out.filter(pc.is_valid(out.column("gco2e_per_kwh"))))
+    return pa.concat_tables(tables)
