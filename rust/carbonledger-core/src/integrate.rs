@@ -57,13 +57,13 @@ impl DeviceState {
     }
 
     /// Take one device's run of rows from a batch, in input order.
-    pub fn push_slice(&mut self, ctx: &DeviceCtx<'_>, ts: &[i64], vs: &[f64]) -> Result<()> {
+    pub fn push_slice(&mut self, ctx: &DeviceCtx<'_>, samples: &[(i64, f64)]) -> Result<()> {
         let mut i = 0;
-        while i < ts.len() {
-            i += self.fast_run(ctx, &ts[i..], &vs[i..]);
-            if i < ts.len() {
-                let t = ts[i];
-                self.push(ctx, (t != NULL_TS).then_some(t), vs[i])?;
+        while i < samples.len() {
+            i += self.fast_run(ctx, &samples[i..]);
+            if i < samples.len() {
+                let (t, v) = samples[i];
+                self.push(ctx, (t != NULL_TS).then_some(t), v)?;
                 i += 1;
             }
         }
@@ -75,7 +75,7 @@ impl DeviceState {
     /// and the period, no gap. Returns how many samples it took; the general
     /// `push` handles the first one it cannot (and everything else).
     #[inline]
-    fn fast_run(&mut self, ctx: &DeviceCtx<'_>, ts: &[i64], vs: &[f64]) -> usize {
+    fn fast_run(&mut self, ctx: &DeviceCtx<'_>, samples: &[(i64, f64)]) -> usize {
         if ctx.counters {
             return 0;
         }
@@ -93,7 +93,7 @@ impl DeviceState {
         let limit = cur.piece_end().min(ctx.clip.1);
         let mut energy = 0.0;
         let mut taken = 0;
-        for (&t, &v) in ts.iter().zip(vs) {
+        for &(t, v) in samples {
             // The pending point p is final once a later valid sample arrives;
             // then the segment q -> p is emitted.
             if !(t > p.ts && v.is_finite() && v >= 0.0 && p.ts - qt <= max_gap && p.ts <= limit) {

@@ -115,8 +115,7 @@ pub struct Engine {
     rows: Vec<u32>,
     offsets: Vec<u32>,
     fill: Vec<u32>,
-    part_ts: Vec<i64>,
-    part_v: Vec<f64>,
+    part: Vec<(i64, f64)>,
 }
 
 impl Engine {
@@ -182,8 +181,7 @@ impl Engine {
             rows: Vec::new(),
             offsets: Vec::new(),
             fill: Vec::new(),
-            part_ts: Vec::new(),
-            part_v: Vec::new(),
+            part: Vec::new(),
         })
     }
 
@@ -249,24 +247,21 @@ impl Engine {
         let mut fill = std::mem::take(&mut self.fill);
         fill.clear();
         fill.extend_from_slice(&offsets[..n_dev]);
-        let (mut part_ts, mut part_v) = (
-            std::mem::take(&mut self.part_ts),
-            std::mem::take(&mut self.part_v),
-        );
-        part_ts.resize(rows.len(), 0);
-        part_v.resize(rows.len(), 0.0);
+        let mut part = std::mem::take(&mut self.part);
+        part.resize(rows.len(), (0, 0.0));
         let nulls = ts.nulls.as_ref();
         for (r, &d) in rows.iter().enumerate() {
             let slot = &mut fill[d as usize];
             let k = *slot as usize;
             *slot += 1;
             // A null timestamp travels as i64::MIN: an invalid sample.
-            part_ts[k] = if nulls.is_some_and(|n| n.is_null(r)) {
+            let t = if nulls.is_some_and(|n| n.is_null(r)) {
                 NULL_TS
             } else {
                 ts.values[r]
             };
-            part_v[k] = vals[r];
+            // One (ts, value) pair per sample: one write stream per device.
+            part[k] = (t, vals[r]);
         }
         self.rows = rows;
         self.fill = fill;
@@ -283,14 +278,13 @@ impl Engine {
                     if range.is_empty() {
                         return Ok(());
                     }
-                    st.push_slice(&this.ctx(i), &part_ts[range.clone()], &part_v[range])
+                    st.push_slice(&this.ctx(i), &part[range])
                 })
                 .reduce(|| Ok(()), |a, b| a.and(b))
         });
         self.states = states;
         self.offsets = offsets;
-        self.part_ts = part_ts;
-        self.part_v = part_v;
+        self.part = part;
         result
     }
 
