@@ -161,15 +161,43 @@ def _write_ledger(report: Report, out: Path, by: list[str], manifest: dict[str, 
         raise
 
 
-def _summary_text(report: Report) -> str:
+def _summary_text(report: Report, by: list[str]) -> str:
+    """Totals, the operational / embodied and idle-capacity shares, the split
+    by each label in ``by``, and data-quality counts."""
     t = report.totals()
     lines = [f"{c:28s} {t[c]:16.6f}" for c in METRIC_COLUMNS]
+    total = t["total_kgco2e"]
+    if total > 0:
+        unalloc = float(report.unallocated["total_kgco2e"].sum())
+        lines += [
+            f"{'operational share':28s} {100 * t['operational_kgco2e'] / total:15.1f}%",
+            f"{'embodied share':28s} {100 * t['embodied_kgco2e'] / total:15.1f}%",
+            f"{'unallocated (idle) share':28s} {100 * unalloc / total:15.1f}%",
+        ]
+    cols = ["energy_kwh", "operational_kgco2e", "embodied_kgco2e", "total_kgco2e"]
+    with pl.Config(
+        tbl_rows=50,
+        tbl_width_chars=160,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
+    ):
+        for key in by:
+            if key in report.allocations.columns:
+                lines += [
+                    "",
+                    f"by {key}:",
+                    str(report.summary(by=[key]).select("bucket", key, *cols)),
+                ]
     d = report.devices
-    lines.append(
-        f"{'samples':28s} {int(d['samples'].sum()):16d}  "
-        f"(invalid {int(d['invalid_samples'].sum())}, gaps {int(d['gaps'].sum())}, "
-        f"wraps {int(d['counter_wraps'].sum())}, resets {int(d['counter_resets'].sum())})"
-    )
+    lines += [
+        "",
+        f"data quality: {int(d['samples'].sum())} samples, "
+        f"{int(d['invalid_samples'].sum())} invalid dropped, "
+        f"{int(d['duplicate_samples'].sum())} duplicates, {int(d['gaps'].sum())} gaps, "
+        f"{int(d['counter_wraps'].sum())} counter wraps, "
+        f"{int(d['counter_resets'].sum())} counter resets, "
+        f"{float(d['uncovered_s'].sum()):.0f} device-seconds uncovered",
+    ]
     return "\n".join(lines)
 
 
@@ -212,7 +240,7 @@ def _run(args: argparse.Namespace) -> int:
     }
     _write_ledger(report, out, [b for b in args.by.split(",") if b], manifest)
     if not args.quiet:
-        print(_summary_text(report))
+        print(_summary_text(report, [b for b in args.by.split(",") if b]))
         print(f"ledger written to {out}")
     return EXIT_OK
 
