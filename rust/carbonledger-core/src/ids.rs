@@ -47,8 +47,6 @@ pub struct KeyIndex {
     strs: FxHashMap<Box<[u8]>, u32>,
     ints: FxHashMap<i64, u32>,
     names: Vec<String>,
-    /// The integer ids by index (integer kind only).
-    int_keys: Vec<i64>,
 }
 
 /// One id value, borrowed from an Arrow array.
@@ -179,7 +177,6 @@ impl KeyIndex {
             strs: FxHashMap::default(),
             ints: FxHashMap::default(),
             names: Vec::with_capacity(arr.len()),
-            int_keys: Vec::new(),
         };
         for_each_key(arr, table, col, |row, key| {
             let key = key.ok_or_else(|| {
@@ -202,9 +199,6 @@ impl KeyIndex {
                 Key::Str(s) => String::from_utf8_lossy(s).into_owned(),
                 Key::Int(i) => i.to_string(),
             });
-            if let Key::Int(i) = key {
-                idx.int_keys.push(i);
-            }
             Ok(())
         })?;
         Ok(idx)
@@ -224,7 +218,6 @@ impl KeyIndex {
             strs: FxHashMap::default(),
             ints: FxHashMap::default(),
             names: Vec::new(),
-            int_keys: Vec::new(),
         };
         let mut rows = Vec::with_capacity(arr.len());
         for_each_key(arr, table, col, |row, key| {
@@ -243,9 +236,6 @@ impl KeyIndex {
                     Key::Str(s) => String::from_utf8_lossy(s).into_owned(),
                     Key::Int(v) => v.to_string(),
                 });
-                if let Key::Int(v) = key {
-                    idx.int_keys.push(v);
-                }
             }
             rows.push(i);
             Ok(())
@@ -294,11 +284,6 @@ impl KeyIndex {
             IdKind::Str => format!("'{}'", self.names[i]),
             IdKind::Int => self.names[i].clone(),
         }
-    }
-
-    /// Raw id text (for labels), without quotes.
-    pub fn raw_name(&self, i: usize) -> &str {
-        &self.names[i]
     }
 
     fn lookup(&self, key: Key<'_>) -> Option<u32> {
@@ -364,41 +349,12 @@ impl KeyIndex {
             // An unknown id: redo the slow way, which names it.
             out.truncate(start);
         }
-        let unknown = |row: usize, key: Option<Key<'_>>| {
-            match key {
-            None => Error::input(format!(
-                "table '{table}', column '{col}': null id at row {row}; every row needs an id"
-            )),
-            Some(k) => Error::unknown_id(format!(
-                "table '{table}', column '{col}': unknown id {} at row {row}; expected an id of {of}",
-                k.display()
-            )),
-        }
-        };
-        // Dumps repeat a pattern: device-sorted ones repeat the previous id,
-        // time-ordered ones cycle through the devices in the same order at
-        // every timestamp. Predict from both and verify before hashing.
-        let mut follow = vec![u32::MAX; self.len()];
-        let mut prev = u32::MAX;
+        // Integer ids hash cheaply; string ids took the predicted loop above
+        // unless an id is unknown or null, which this path then names.
         for_each_key(arr, table, col, |row, key| {
-            let k = key.ok_or_else(|| unknown(row, None))?;
-            if prev != u32::MAX {
-                if self.is(prev, k) {
-                    out.push(prev);
-                    return Ok(());
-                }
-                let next = follow[prev as usize];
-                if next != u32::MAX && self.is(next, k) {
-                    out.push(next);
-                    prev = next;
-                    return Ok(());
-                }
-            }
-            let i = self.lookup(k).ok_or_else(|| unknown(row, Some(k)))?;
-            if prev != u32::MAX {
-                follow[prev as usize] = i;
-            }
-            prev = i;
+            let i = key
+                .and_then(|k| self.lookup(k))
+                .ok_or_else(|| id_error(table, col, of, row, key))?;
             out.push(i);
             Ok(())
         })
@@ -443,15 +399,6 @@ impl KeyIndex {
             out.push(i);
         }
         true
-    }
-
-    /// Whether index `i` holds key `k`.
-    #[inline]
-    fn is(&self, i: u32, k: Key<'_>) -> bool {
-        match k {
-            Key::Str(s) => bytes_eq(self.names[i as usize].as_bytes(), s),
-            Key::Int(v) => self.int_keys.get(i as usize) == Some(&v),
-        }
     }
 
     /// `resolve` over slices of a long column on the current rayon pool.
@@ -507,23 +454,30 @@ impl KeyIndex {
             .collect();
         let nulls = arr.logical_nulls();
         for (row, k) in d.normalized_keys().into_iter().enumerate() {
-            let is_null = nulls.as_ref().is_some_and(|n| n.is_null(row));
-            match (is_null, mapped[k]) {
-                (false, Some(i)) => out.push(i),
-                (true, _) | (false, None) if is_null || per_value[k].is_none() => {
-                    return Err(Error::input(format!(
-                        "table '{table}', column '{col}': null id at row {row}; every row needs an id"
-                    )))
-                }
-                _ => {
-                    return Err(Error::unknown_id(format!(
-                        "table '{table}', column '{col}': unknown id {} at row {row}; expected an id of {of}",
-                        per_value[k].map(|k| k.display()).unwrap_or_default()
-                    )))
-                }
-            }
+            let key = if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+                None
+            } else {
+                per_value[k]
+            };
+            let i = key
+                .and(mapped[k])
+                .ok_or_else(|| id_error(table, col, of, row, key))?;
+            out.push(i);
         }
         Ok(())
+    }
+}
+
+/// The error for a null or unknown id in a referencing column.
+fn id_error(table: &str, col: &str, of: &str, row: usize, key: Option<Key<'_>>) -> Error {
+    match key {
+        None => Error::input(format!(
+            "table '{table}', column '{col}': null id at row {row}; every row needs an id"
+        )),
+        Some(k) => Error::unknown_id(format!(
+            "table '{table}', column '{col}': unknown id {} at row {row}; expected an id of {of}",
+            k.display()
+        )),
     }
 }
 

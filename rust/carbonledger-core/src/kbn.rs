@@ -24,11 +24,6 @@ impl Kbn {
     pub fn value(&self) -> f64 {
         self.sum + self.comp
     }
-
-    pub fn merge(&mut self, other: &Kbn) {
-        self.add(other.sum);
-        self.add(other.comp);
-    }
 }
 
 #[cfg(test)]

@@ -187,10 +187,6 @@ pub fn times<'a>(arr: &'a ArrayRef, table: &str, col: &str) -> Result<Times<'a>>
     Ok(Times { values, nulls })
 }
 
-pub fn is_numeric(dt: &DataType) -> bool {
-    dt.is_numeric() || matches!(dt, DataType::Boolean)
-}
-
 /// Read a numeric column as f64; nulls become NaN (callers decide whether
 /// that is an invalid sample, a default or an error).
 pub fn floats<'a>(arr: &'a ArrayRef, table: &str, col: &str) -> Result<Cow<'a, [f64]>> {

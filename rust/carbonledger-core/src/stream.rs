@@ -348,10 +348,6 @@ impl Engine {
             self.fleet.allocations.len(),
         ))
     }
-
-    pub fn value_kind(&self) -> ValueKind {
-        self.kind
-    }
 }
 
 /// Run the whole accounting over an iterator of power batches. Batches are
