@@ -559,6 +559,15 @@ def test_conservation(fleet: Fleet, cut: tuple[float, float] | None) -> None:
             for c in METRICS:
                 if not (row[c] >= 0.0):
                     m.items.append(f"{did} {c} negative or NaN: {row[c]!r}")
+    # The grid table re-slices the same books by region and interval.
+    grid = r.tables["grid"].drop_columns(["start", "end"]).to_pylist()
+    for c in METRICS:
+        fleet_total = math.fsum(d[c] for d in devs)
+        m.check(f"grid {c} vs fleet", math.fsum(g[c] for g in grid), fleet_total, fleet_total)
+    fleet_s = period_s * len(devs)
+    m.check("grid device-seconds", math.fsum(g["duration_s"] for g in grid), fleet_s, fleet_s)
+    unc = math.fsum(d["uncovered_s"] for d in devs)
+    m.check("grid uncovered", math.fsum(g["uncovered_s"] for g in grid), unc, fleet_s)
     m.done()
 
 

@@ -45,3 +45,26 @@ def test_device_row(spec12: dict[str, Any]) -> None:
     assert d["uncovered_s"] == pytest.approx(20, rel=REL)
     assert d["energy_kwh"] == pytest.approx(5000 / 3.6e6, rel=REL)
     assert d["embodied_kgco2e"] == pytest.approx(6000 / 126_230_400, rel=REL)
+
+
+def test_grid_rows(spec12: dict[str, Any]) -> None:
+    """The fleet by intensity interval: [0, 15) holds 3500 J (750 + 2000 +
+    1500), [15, 40) holds 1500 J and the 20 uncovered seconds; the second
+    interval ends at the period's end, not at 60."""
+    r = cl.account(**spec12)
+    rows = r.grid.to_dicts()
+    assert [(g["region"], g["gco2e_per_kwh"]) for g in rows] == [("R", 400.0), ("R", 100.0)]
+    first, second = rows
+    assert (first["end"] - first["start"]).total_seconds() == 15
+    assert (second["end"] - second["start"]).total_seconds() == 25
+    assert first["energy_kwh"] == pytest.approx(3500 / 3.6e6, rel=REL)
+    assert first["operational_kgco2e"] == pytest.approx(7 / 12000, rel=REL)
+    assert first["operational_market_kgco2e"] == pytest.approx(0.75 * 7 / 12000, rel=REL)
+    assert first["embodied_kgco2e"] == pytest.approx(150 * 15 / 126_230_400, rel=REL)
+    assert (first["duration_s"], first["uncovered_s"]) == (15, 0)
+    assert second["energy_kwh"] == pytest.approx(1500 / 3.6e6, rel=REL)
+    assert second["operational_kgco2e"] == pytest.approx(1 / 16000, rel=REL)
+    assert (second["duration_s"], second["uncovered_s"]) == (25, 20)
+    totals = r.totals()
+    for c in totals:
+        assert first[c] + second[c] == pytest.approx(totals[c], rel=REL)

@@ -128,7 +128,7 @@ def account(
         )
     stream = to_stream(power, "power")
 
-    alloc_m, unalloc_m, devices_m = _native.account(
+    alloc_m, unalloc_m, devices_m, grid_m = _native.account(
         stream,
         devices_t,
         sites_t,
@@ -146,7 +146,12 @@ def account(
     base = alloc_t if alloc_t is not None else _empty_allocations(devices_t)
     alloc_out = _append(base, pa.table(alloc_m))
     ids = pa.table({"device_id": devices_t.column("device_id")})
-    return Report(alloc_out, _append(ids, pa.table(unalloc_m)), _append(ids, pa.table(devices_m)))
+    return Report(
+        alloc_out,
+        _append(ids, pa.table(unalloc_m)),
+        _append(ids, pa.table(devices_m)),
+        grid=pa.table(grid_m),
+    )
 
 
 def _append(left: pa.Table, right: pa.Table) -> pa.Table:

@@ -1,4 +1,4 @@
-"""The result of an accounting run: three Arrow tables, shown as polars."""
+"""The result of an accounting run: Arrow tables, shown as polars."""
 
 from __future__ import annotations
 
@@ -16,23 +16,33 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "total_kgco2e",
 )
 
-TABLES = ("allocations", "unallocated", "devices")
+TABLES = ("allocations", "unallocated", "devices", "grid")
 
 
 class Report:
-    """Allocations, unallocated capacity and per-device totals (SPEC section 9).
+    """Allocations, unallocated capacity and per-device totals (SPEC section 9),
+    and the fleet by grid region and intensity interval (``grid``).
 
     The tables are pyarrow Tables underneath (``report.tables``, or
     ``report.to_arrow(name)``), so pyarrow and duckdb read them without polars;
     the properties show them as polars DataFrames without copying.
     """
 
-    def __init__(self, allocations: pa.Table, unallocated: pa.Table, devices: pa.Table) -> None:
+    def __init__(
+        self,
+        allocations: pa.Table,
+        unallocated: pa.Table,
+        devices: pa.Table,
+        grid: pa.Table | None = None,
+    ) -> None:
         self.tables: dict[str, pa.Table] = {
             "allocations": allocations,
             "unallocated": unallocated,
             "devices": devices,
         }
+        # Ledgers written before the grid table existed have none.
+        if grid is not None:
+            self.tables["grid"] = grid
 
     def to_arrow(self, name: str = "allocations") -> pa.Table:
         """One result table as a pyarrow Table (an ``__arrow_c_stream__`` producer)."""
@@ -59,6 +69,17 @@ class Report:
     def devices(self) -> pl.DataFrame:
         """One row per device: data quality counts and whole-device totals."""
         return self._df("devices")
+
+    @property
+    def grid(self) -> pl.DataFrame:
+        """One row per (region, grid-intensity interval) a device booked inside
+        the period, by region then start: the interval (clipped to the
+        period), its intensity, the device-seconds in it and the metric
+        columns. The rows add up to the fleet totals; hourly intensity gives
+        the fleet's hourly energy and carbon per region."""
+        if "grid" not in self.tables:
+            raise KeyError("this report has no grid table (a ledger from an older version)")
+        return self._df("grid")
 
     def totals(self) -> dict[str, float]:
         """Fleet totals of the metric columns (sum over devices)."""

@@ -279,6 +279,11 @@ impl KeyIndex {
     }
 
     /// The id as written in messages: strings quoted, integers bare.
+    /// The id as text, unquoted (for output columns).
+    pub fn text(&self, i: usize) -> &str {
+        &self.names[i]
+    }
+
     pub fn name(&self, i: usize) -> String {
         match self.kind {
             IdKind::Str => format!("'{}'", self.names[i]),

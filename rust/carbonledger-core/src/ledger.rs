@@ -160,7 +160,7 @@ impl Cursor {
                 ctx.grid.steps.vals[self.gi],
                 self.in_window,
             );
-            acc.book(&v, &ctx.allocs.steps.vals[self.ai]);
+            acc.book(&v, &ctx.allocs.steps.vals[self.ai], self.gi as u32);
         }
         self.piece_start = self.pos;
         self.energy = Kbn::default();

@@ -21,6 +21,20 @@ pub struct PieceValues {
     pub embodied_kg: f64,
 }
 
+impl PieceValues {
+    /// Add another piece (plain sums: a device has few pieces per grid row).
+    #[inline]
+    pub fn add(&mut self, o: &PieceValues) {
+        self.duration_s += o.duration_s;
+        self.uncovered_s += o.uncovered_s;
+        self.energy_kwh += o.energy_kwh;
+        self.facility_energy_kwh += o.facility_energy_kwh;
+        self.operational_kg += o.operational_kg;
+        self.operational_market_kg += o.operational_market_kg;
+        self.embodied_kg += o.embodied_kg;
+    }
+}
+
 /// Price `energy_j` measured over `duration_ns` (of which `uncovered_ns` were
 /// not measured) on `device`, under grid row `grid` (`None`: a hole, priced at
 /// zero here and reported by the coverage check), inside or outside the

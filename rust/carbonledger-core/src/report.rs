@@ -3,12 +3,16 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, TimestampNanosecondArray, UInt64Array};
+use arrow_array::{
+    ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
 use crate::attribute::Metrics;
+use crate::ids::KeyIndex;
+use crate::inputs::Device;
 use crate::integrate::DeviceState;
-use crate::timeline::DeviceAllocations;
+use crate::timeline::{DeviceAllocations, RegionGrid};
 
 /// The metric columns, in output order.
 pub const METRIC_COLUMNS: [&str; 6] = [
@@ -27,6 +31,17 @@ pub struct Output {
     pub unallocated: RecordBatch,
     /// One row per device: samples .. counter_resets, uncovered_s, metrics.
     pub devices: RecordBatch,
+    /// One row per (region, grid row) some device booked inside the period:
+    /// region, start, end, intensity columns, duration_s, uncovered_s, metrics.
+    pub grid: RecordBatch,
+}
+
+/// What the `grid` table needs besides the device states.
+pub struct GridContext<'a> {
+    pub grids: &'a [RegionGrid],
+    pub regions: &'a KeyIndex,
+    pub devices: &'a [Device],
+    pub period: (i64, i64),
 }
 
 fn f64_col(v: Vec<f64>) -> ArrayRef {
@@ -73,7 +88,71 @@ fn metric_batch(
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("columns have equal lengths")
 }
 
-pub fn build(states: &[DeviceState], allocs: &[DeviceAllocations], n_allocations: usize) -> Output {
+/// Sum every device's grid cells by (region, grid row), in device order (so
+/// the sums do not depend on threads or batches), sorted by region name, then time.
+fn grid_batch(states: &[DeviceState], g: &GridContext<'_>) -> RecordBatch {
+    let mut cells: Vec<Vec<Option<Metrics>>> = g
+        .grids
+        .iter()
+        .map(|r| vec![None; r.steps.vals.len()])
+        .collect();
+    for (st, dev) in states.iter().zip(g.devices) {
+        let region = &mut cells[dev.region as usize];
+        for cell in &st.acc.grid {
+            region[cell.step as usize]
+                .get_or_insert_with(Metrics::default)
+                .add_all(&cell.values);
+        }
+    }
+    let mut order: Vec<usize> = (0..g.grids.len()).collect();
+    order.sort_by_key(|&r| g.regions.text(r));
+    let (p0, p1) = g.period;
+    let mut region = Vec::new();
+    let (mut start, mut end) = (Vec::new(), Vec::new());
+    let (mut c, mut cfe, mut residual) = (Vec::new(), Vec::new(), Vec::new());
+    let mut accounts: Vec<&Metrics> = Vec::new();
+    for r in order {
+        let steps = &g.grids[r].steps;
+        for (k, m) in cells[r].iter().enumerate() {
+            let Some(m) = m else { continue };
+            region.push(g.regions.text(r));
+            start.push(steps.bounds[k].max(p0));
+            end.push(steps.bounds[k + 1].min(p1));
+            let v = steps.vals[k];
+            c.push(v.map(|v| v.c));
+            cfe.push(v.map(|v| v.cfe));
+            residual.push(v.map(|v| v.residual));
+            accounts.push(m);
+        }
+    }
+    let ts_type = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+    let ts = |v: Vec<i64>| -> ArrayRef {
+        Arc::new(TimestampNanosecondArray::from(v).with_timezone("UTC"))
+    };
+    let opt = |v: Vec<Option<f64>>| -> ArrayRef { Arc::new(Float64Array::from(v)) };
+    let lead = vec![
+        (
+            Field::new("region", DataType::Utf8, false),
+            Arc::new(StringArray::from(region)) as ArrayRef,
+        ),
+        (Field::new("start", ts_type.clone(), false), ts(start)),
+        (Field::new("end", ts_type, false), ts(end)),
+        (Field::new("gco2e_per_kwh", DataType::Float64, true), opt(c)),
+        (Field::new("cfe", DataType::Float64, true), opt(cfe)),
+        (
+            Field::new("residual_gco2e_per_kwh", DataType::Float64, true),
+            opt(residual),
+        ),
+    ];
+    metric_batch(&accounts, true, lead)
+}
+
+pub fn build(
+    states: &[DeviceState],
+    allocs: &[DeviceAllocations],
+    n_allocations: usize,
+    grid: &GridContext<'_>,
+) -> Output {
     let empty = Metrics::default();
     let mut by_row: Vec<&Metrics> = vec![&empty; n_allocations];
     for (st, da) in states.iter().zip(allocs) {
@@ -135,5 +214,6 @@ pub fn build(states: &[DeviceState], allocs: &[DeviceAllocations], n_allocations
         allocations,
         unallocated,
         devices,
+        grid: grid_batch(states, grid),
     }
 }

@@ -346,6 +346,12 @@ impl Engine {
             &states,
             &self.allocs,
             self.fleet.allocations.len(),
+            &report::GridContext {
+                grids: &self.grids,
+                regions: &self.fleet.regions,
+                devices: &self.fleet.devices,
+                period: (p0, p1),
+            },
         ))
     }
 }

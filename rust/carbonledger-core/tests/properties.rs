@@ -1299,6 +1299,7 @@ proptest! {
                 allocations: o.allocations,
                 unallocated: take(&o.unallocated),
                 devices: take(&o.devices),
+                grid: o.grid,
             }
         });
         assert_same_result(&sc, &base, &got, "devices table permuted")?;

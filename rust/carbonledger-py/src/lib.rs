@@ -93,7 +93,7 @@ fn account(
     overlap: &str,
     sort: bool,
     threads: Option<usize>,
-) -> PyResult<(PyTable, PyTable, PyTable)> {
+) -> PyResult<(PyTable, PyTable, PyTable, PyTable)> {
     let opts = parse_options(
         period,
         interpolation,
@@ -170,6 +170,7 @@ fn account(
         wrap(out.allocations)?,
         wrap(out.unallocated)?,
         wrap(out.devices)?,
+        wrap(out.grid)?,
     ))
 }
 
