@@ -22,7 +22,7 @@ build: $(DEPS)
 	$(VENV)/bin/maturin develop --release --quiet
 
 demo: build
-	$(PY) -m carbonledger.demo
+	$(VENV)/bin/carbonledger demo --force
 
 lint: $(DEPS)
 	cargo fmt --all -- --check

@@ -41,8 +41,12 @@ def from_report(report: object) -> Result:
 def max_rel_diff(got: Result, ref: Result) -> dict[str, tuple[float, str]]:
     """Largest relative difference per table (allocations, devices,
     unallocated, fleet totals) over the metric columns, and where it is. A
-    cell is compared relative to ``max(|ref|, 1e-12 x its device's total)``
-    (SPEC 10: a cell that is zero up to rounding gets an absolute tolerance)."""
+    cell is compared relative to ``max(|ref|, 1e-3 x its device's total)``:
+    SPEC 10 compares to 1e-9 relative, and a cell that is zero up to rounding
+    with an absolute tolerance of 1e-12 of its device's total, which is
+    1e-9 relative to 1e-3 of that total. (The baselines compute unallocated
+    as device minus allocations, so a nearly fully allocated device's
+    unallocated cell carries the subtraction's rounding.)"""
     out: dict[str, tuple[float, str]] = {}
     dev_tot = ref.devices.select(
         "device_id", *(pl.col(c).abs().alias(f"{c}__tot") for c in METRICS)
@@ -59,7 +63,7 @@ def max_rel_diff(got: Result, ref: Result) -> dict[str, tuple[float, str]]:
         for c in METRICS:
             x = a[c].fill_null(float("nan")).to_numpy()
             y = j[c].to_numpy()
-            floor = 1e-12 * j[f"{c}__tot"].fill_null(0.0).to_numpy()
+            floor = 1e-3 * j[f"{c}__tot"].fill_null(0.0).to_numpy()
             with np.errstate(divide="ignore", invalid="ignore"):
                 rel = np.abs(x - y) / np.maximum(np.abs(y), floor)
             rel[x == y] = 0.0

@@ -23,6 +23,7 @@ from .exceptions import (
     UnknownIdError,
 )
 from .report import METRIC_COLUMNS, Report
+from .validation import Problem, Validation, validate
 
 __version__ = "0.1.0"
 
@@ -35,8 +36,11 @@ __all__ = [
     "InvalidSampleError",
     "OrderError",
     "OverlapError",
+    "Problem",
     "Report",
     "SchemaError",
     "UnknownIdError",
+    "Validation",
     "account",
+    "validate",
 ]

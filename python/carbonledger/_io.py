@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from .exceptions import InputError, SchemaError
+from .progress import Progress, ProgressCallback
 
 POWER_COLUMNS = ("device_id", "ts", "power_w", "energy_j")
 # Rows per scanned batch: large enough that per-batch work is amortized,
@@ -171,3 +172,70 @@ def to_stream(obj: Any, table: str = "power") -> Any:
         f"table '{table}': cannot read an object of type {type(obj).__name__}; expected a "
         "pyarrow/polars/duckdb table or stream, an Arrow PyCapsule producer, or a Parquet/CSV path"
     )
+
+
+def _parquet_rows(fragments: Sequence[Any]) -> int | None:
+    """Total rows of Parquet fragments, from their footers (no data read);
+    ``None`` when any fragment is not Parquet (CSV has no row count)."""
+    total = 0
+    for frag in fragments:
+        if not isinstance(frag, ds.ParquetFileFragment):
+            return None
+        total += frag.metadata.num_rows
+    return total
+
+
+def progress_stream(obj: Any, progress: ProgressCallback, table: str = "power") -> Any:
+    """``to_stream(obj)``, reporting to ``progress`` as the engine pulls it.
+
+    Path inputs are scanned exactly as ``to_stream`` scans them (same
+    read-ahead) and also report files done and, for Parquet, the total row
+    count from the footers. The callback runs once before the first batch,
+    once per batch (about 2**20 rows, so its cost is negligible) and once
+    with ``done=True`` at the end. It runs on the engine's read-ahead thread.
+    """
+    if _is_pathlike(obj):
+        obj = open_dataset(obj, table)
+    if isinstance(obj, ds.Dataset):
+        names = [c for c in POWER_COLUMNS if c in obj.schema.names]
+        scanner = obj.scanner(columns=names, batch_size=SCAN_BATCH_ROWS)
+        fragments = list(obj.get_fragments())
+
+        def scanned() -> Iterator[pa.RecordBatch]:
+            rows_total = _parquet_rows(fragments)
+            n_files = len(fragments)
+            rows, files, current = 0, 0, None
+            progress(Progress(0, rows_total, 0, n_files))
+            for tagged in scanner.scan_batches():
+                path = tagged.fragment.path
+                if path != current:
+                    if current is not None:
+                        files += 1
+                    current = path
+                batch = tagged.record_batch
+                rows += batch.num_rows
+                progress(Progress(rows, rows_total, files, n_files))
+                yield batch
+            progress(Progress(rows, rows_total, n_files, n_files, done=True))
+
+        return pa.RecordBatchReader.from_batches(scanner.projected_schema, scanned())
+
+    total: int | None = None
+    if isinstance(obj, pa.Table | pa.RecordBatch):
+        total = obj.num_rows
+    elif (
+        type(obj).__module__.startswith(("polars", "pandas")) and type(obj).__name__ == "DataFrame"
+    ):
+        total = len(obj)
+    reader = pa.RecordBatchReader.from_stream(to_stream(obj, table))
+
+    def pulled() -> Iterator[pa.RecordBatch]:
+        rows = 0
+        progress(Progress(0, total))
+        for batch in reader:
+            rows += batch.num_rows
+            progress(Progress(rows, total))
+            yield batch
+        progress(Progress(rows, total, done=True))
+
+    return pa.RecordBatchReader.from_batches(reader.schema, pulled())

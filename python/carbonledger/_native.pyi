@@ -18,3 +18,13 @@ def account(
     sort: bool = False,
     threads: int | None = None,
 ) -> tuple[Any, Any, Any, Any]: ...
+def validate(
+    devices: Any,
+    sites: Any,
+    intensity: Any,
+    allocations: Any | None = None,
+    *,
+    power_schema: Any | None = None,
+    period: tuple[int, int] | None = None,
+    overlap: str = "error",
+) -> tuple[list[tuple[str, str]], int]: ...

@@ -9,9 +9,11 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from . import _native
-from ._io import to_stream, to_table
+from ._io import progress_stream, to_stream, to_table
 from ._time import duration_ns, to_ns
+from .catalog import fill_embodied
 from .exceptions import InputError, SchemaError
+from .progress import ProgressCallback
 from .report import METRIC_COLUMNS, Report
 
 Interpolation = Literal["linear", "previous"]
@@ -69,6 +71,7 @@ def account(
     on_invalid: OnInvalid = "drop",
     overlap: Overlap = "error",
     sort: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> Report:
     """Attribute the energy, operational and embodied carbon of a fleet to jobs.
 
@@ -81,7 +84,9 @@ def account(
         power: samples ``device_id, ts`` and ``power_w`` (W) or ``energy_j``
             (cumulative J).
         devices: ``device_id, site_id, embodied_kgco2e, installed_at`` and
-            ``lifetime_years`` or ``retired_at``.
+            ``lifetime_years`` or ``retired_at``; a ``model`` column (see
+            ``carbonledger.catalog``) fills ``embodied_kgco2e`` where that is
+            absent or null.
         sites: ``site_id, region, pue``.
         intensity: ``region, start, gco2e_per_kwh`` [``end, cfe,
             residual_gco2e_per_kwh``].
@@ -94,6 +99,10 @@ def account(
         on_invalid: ``"drop"`` (count) or ``"raise"`` on NaN/inf/negative.
         overlap: ``"error"`` or ``"normalize"`` shares summing above 1.
         sort: accept samples out of time order (holds them in memory).
+        progress: called with a ``carbonledger.progress.Progress`` (rows and
+            files of ``power`` pulled so far, totals where known) before the
+            first batch, after each batch and once at the end; it runs on
+            the engine's read-ahead thread. ``None`` (default): no overhead.
     """
     period_ns = None
     if period is not None:
@@ -110,7 +119,7 @@ def account(
     _choice("on_invalid", on_invalid, ("drop", "raise"))
     _choice("overlap", overlap, ("error", "normalize"))
 
-    devices_t = to_table(devices, "devices")
+    devices_t = fill_embodied(to_table(devices, "devices"))  # catalog by `model`
     sites_t = to_table(sites, "sites")
     intensity_t = to_table(intensity, "intensity")
     alloc_t = None if allocations is None else to_table(allocations, "allocations")
@@ -126,7 +135,10 @@ def account(
             "table 'devices': missing required column 'device_id' (expected string or "
             f"integer ids); found columns {devices_t.column_names}"
         )
-    stream = to_stream(power, "power")
+    if progress is None:
+        stream = to_stream(power, "power")
+    else:
+        stream = progress_stream(power, progress, "power")
 
     alloc_m, unalloc_m, devices_m, grid_m = _native.account(
         stream,

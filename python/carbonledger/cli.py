@@ -29,6 +29,8 @@ import pyarrow.parquet as pq
 from . import __version__, account
 from ._io import expand_paths
 from .exceptions import InputError
+from .html_report import render_html
+from .progress import ProgressBar
 from .report import METRIC_COLUMNS, Report
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
@@ -46,8 +48,10 @@ def _parser() -> argparse.ArgumentParser:
         "run",
         help="account a telemetry dump and write the ledger to --out",
         description="Account power samples against devices, sites, grid intensity and job "
-        "allocations; write allocations/unallocated/devices/summary Parquet files and a "
-        "manifest.json into --out (all or nothing).",
+        "allocations; write allocations/unallocated/devices/grid/summary Parquet files, a "
+        "manifest.json and a self-contained report.html (charts, no network references) "
+        "into --out (all or nothing). On a terminal, a progress line on stderr shows the "
+        "samples streamed (files, rows, rows/s, ETA).",
     )
     run.add_argument(
         "--power",
@@ -104,11 +108,53 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--by",
         default="phase",
-        help="comma-separated allocation labels for summary.parquet (default phase)",
+        help="comma-separated allocation labels for summary.parquet and report.html "
+        "(default phase)",
     )
     run.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
-    run.add_argument("--quiet", action="store_true", help="print nothing on success")
+    run.add_argument(
+        "--quiet", action="store_true", help="print nothing on success (and no progress line)"
+    )
     run.add_argument("--debug", action="store_true", help="show tracebacks")
+    demo = sub.add_parser(
+        "demo",
+        help="account a built-in fleet built from real public data and write its ledger",
+        description="Build a 48-GPU fleet (A100, H100, V100 nodes and their hosts) in three "
+        "real grid regions from real public data (Electricity Maps 2023 hourly intensity, Zeus "
+        "power measurements, the Azure LLM inference trace, catalog embodied carbon), write "
+        "it under OUT/inputs and account it with 'carbonledger run' into OUT/ledger.",
+    )
+    demo.add_argument(
+        "--out",
+        default="carbonledger-demo",
+        metavar="DIR",
+        help="demo folder to create (default ./carbonledger-demo)",
+    )
+    demo.add_argument(
+        "--days", type=float, default=3.0, metavar="N", help="days at 1 Hz (default 3)"
+    )
+    demo.add_argument(
+        "--force", action="store_true", help="replace --out if it holds an earlier demo"
+    )
+    demo.add_argument("--quiet", action="store_true", help="print nothing on success")
+    demo.add_argument("--debug", action="store_true", help="show tracebacks")
+    val = sub.add_parser(
+        "validate",
+        help="check the inputs without processing samples; list every problem",
+        description="Check schemas, ids and references, values, grid-intensity coverage and "
+        "allocation overlaps as 'run' would, without reading a sample, and list every "
+        "problem found (not just the first). Coverage and overlaps are checked over --period, "
+        "or over the span of the power files' timestamp statistics (Parquet). Exit 0 when "
+        "the inputs are clean, 2 when there are problems.",
+    )
+    val.add_argument("--power", nargs="+", metavar="PATH", help="power files (schema only)")
+    val.add_argument("--devices", required=True, metavar="FILE")
+    val.add_argument("--sites", required=True, metavar="FILE")
+    val.add_argument("--intensity", required=True, metavar="FILE")
+    val.add_argument("--allocations", metavar="FILE")
+    val.add_argument("--period", nargs=2, metavar=("START", "END"))
+    val.add_argument("--overlap", choices=("error", "normalize"), default="error")
+    val.add_argument("--debug", action="store_true", help="show tracebacks")
     summ = sub.add_parser(
         "summarize",
         help="re-roll an existing ledger folder by labels, without recomputing",
@@ -155,6 +201,7 @@ def _write_ledger(report: Report, out: Path, by: list[str], manifest: dict[str, 
         manifest["rows"] = {name: t.num_rows for name, t in report.tables.items()}
         manifest["totals"] = report.totals()
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        (tmp / "report.html").write_text(render_html(report, manifest, by), encoding="utf-8")
         os.rename(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -214,16 +261,25 @@ def _run(args: argparse.Namespace) -> int:
         "intensity": args.intensity,
         "allocations": args.allocations,
     }
-    report = account(
-        **inputs,
-        period=tuple(args.period) if args.period else None,
-        interpolation=args.interpolation,
-        max_gap=args.max_gap,
-        gap_fill=args.gap_fill,
-        on_invalid=args.on_invalid,
-        overlap=args.overlap,
-        sort=args.sort,
-    )
+    # A progress line on a terminal only: never in logs, pipes or --quiet runs.
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
+    finished = False
+    try:
+        report = account(
+            **inputs,
+            period=tuple(args.period) if args.period else None,
+            interpolation=args.interpolation,
+            max_gap=args.max_gap,
+            gap_fill=args.gap_fill,
+            on_invalid=args.on_invalid,
+            overlap=args.overlap,
+            sort=args.sort,
+            progress=bar,
+        )
+        finished = True
+    finally:
+        if bar is not None:
+            bar.close(keep=finished)
     files = {
         name: [_file_entry(f) for f in expand_paths(v if isinstance(v, list) else [v], name)]
         for name, v in inputs.items()
@@ -255,7 +311,13 @@ def _summarize(args: argparse.Namespace) -> int:
                 f"ledger {str(folder)!r}: missing {name}.parquet; expected a run's --out"
             )
         tables[name] = pq.read_table(path)
-    report = Report(tables["allocations"], tables["unallocated"], tables["devices"])
+    grid = folder / "grid.parquet"
+    report = Report(
+        tables["allocations"],
+        tables["unallocated"],
+        tables["devices"],
+        grid=pq.read_table(grid) if grid.is_file() else None,
+    )
     with pl.Config(tbl_rows=100, tbl_cols=20, tbl_width_chars=200):
         print(report.summary(by=[b for b in args.by.split(",") if b]))
     return EXIT_OK
@@ -275,9 +337,50 @@ def _intensity(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import _cli
+
+    return _cli(args)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .validation import validate
+
+    v = validate(
+        args.devices,
+        args.sites,
+        args.intensity,
+        args.allocations,
+        power=args.power,
+        period=tuple(args.period) if args.period else None,
+        overlap=args.overlap,
+    )
+    if v.period is None:
+        scope = "coverage and overlaps not checked (no --period, no Parquet ts statistics)"
+    else:
+        scope = (
+            f"coverage and overlaps checked over [{v.period[0].isoformat()}, "
+            f"{v.period[1].isoformat()}) ({v.period_source})"
+        )
+    if v.ok:
+        print(f"inputs OK; {scope}")
+        return EXIT_OK
+    for i, p in enumerate(v.problems, 1):
+        print(f"{i:4d}. [{p.kind}] {p.message}")
+    more = f" (and {v.more} more not listed)" if v.more else ""
+    print(f"{len(v.problems)} problem(s){more}; {scope}", file=sys.stderr)
+    return EXIT_INPUT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": _run, "summarize": _summarize, "intensity": _intensity}
+    commands = {
+        "run": _run,
+        "summarize": _summarize,
+        "intensity": _intensity,
+        "demo": _demo,
+        "validate": _validate,
+    }
     try:
         return commands[args.command](args)
     except InputError as e:

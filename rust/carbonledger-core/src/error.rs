@@ -62,3 +62,41 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Every problem found while checking inputs, in the order found (the first
+/// is what a run reports; `validate` reports them all).
+#[derive(Debug, Default)]
+pub struct Problems {
+    pub list: Vec<Error>,
+    /// Problems beyond [`Problems::CAP`], counted but not kept.
+    pub more: usize,
+}
+
+impl Problems {
+    pub const CAP: usize = 1000;
+
+    pub fn note(&mut self, e: Error) {
+        if self.list.len() < Self::CAP {
+            self.list.push(e);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// The value, or `None` with the error noted.
+    pub fn take<T>(&mut self, r: Result<T>) -> Option<T> {
+        r.map_err(|e| self.note(e)).ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The first problem as an error, if any.
+    pub fn first(self) -> Result<()> {
+        match self.list.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}

@@ -7,7 +7,7 @@ use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 use rustc_hash::FxHashMap;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Problems, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdKind {
@@ -166,31 +166,56 @@ impl KeyIndex {
     /// Build the index from the key column of its own table (e.g.
     /// `devices.device_id`): ids must be unique and not null.
     pub fn build(arr: &ArrayRef, table: &str, col: &str) -> Result<Self> {
-        let kind = IdKind::of(arr.data_type()).ok_or_else(|| {
+        let mut p = Problems::default();
+        let idx = Self::build_all(arr, table, col, &mut p);
+        p.first()?;
+        Ok(idx.expect("no problem, so an index"))
+    }
+
+    /// `build`, noting every null and duplicate id instead of stopping at the
+    /// first; `None` only when the column cannot hold ids at all.
+    pub fn build_all(arr: &ArrayRef, table: &str, col: &str, p: &mut Problems) -> Option<Self> {
+        let kind = p.take(IdKind::of(arr.data_type()).ok_or_else(|| {
             Error::schema(format!(
                 "table '{table}', column '{col}': expected string or integer ids, found type {}",
                 arr.data_type()
             ))
-        })?;
+        }))?;
         let mut idx = Self {
             kind,
             strs: FxHashMap::default(),
             ints: FxHashMap::default(),
             names: Vec::with_capacity(arr.len()),
         };
-        for_each_key(arr, table, col, |row, key| {
-            let key = key.ok_or_else(|| {
-                Error::input(format!(
+        let r = for_each_key(arr, table, col, |row, key| {
+            // Every row gets a name, so indices stay row numbers.
+            let Some(key) = key else {
+                p.note(Error::input(format!(
                     "table '{table}', column '{col}': null id at row {row}"
-                ))
-            })?;
+                )));
+                idx.names.push("null".into());
+                return Ok(());
+            };
             let n = idx.names.len() as u32;
+            // The first row with an id keeps it.
             let dup = match key {
-                Key::Str(s) => idx.strs.insert(s.into(), n).is_some(),
-                Key::Int(i) => idx.ints.insert(i, n).is_some(),
+                Key::Str(s) => {
+                    let fresh = !idx.strs.contains_key(s);
+                    if fresh {
+                        idx.strs.insert(s.into(), n);
+                    }
+                    !fresh
+                }
+                Key::Int(i) => {
+                    let fresh = !idx.ints.contains_key(&i);
+                    if fresh {
+                        idx.ints.insert(i, n);
+                    }
+                    !fresh
+                }
             };
             if dup {
-                return Err(Error::input(format!(
+                p.note(Error::input(format!(
                     "table '{table}', column '{col}': duplicate id {} at row {row}; ids must be unique",
                     key.display()
                 )));
@@ -200,19 +225,33 @@ impl KeyIndex {
                 Key::Int(i) => i.to_string(),
             });
             Ok(())
-        })?;
-        Ok(idx)
+        });
+        p.take(r)?;
+        Some(idx)
     }
 
     /// Build an index of the distinct values of a column that may repeat
     /// (e.g. `sites.region`), returning the index of each row too.
     pub fn intern(arr: &ArrayRef, table: &str, col: &str) -> Result<(Self, Vec<u32>)> {
-        let kind = IdKind::of(arr.data_type()).ok_or_else(|| {
+        let mut p = Problems::default();
+        let r = Self::intern_all(arr, table, col, &mut p);
+        p.first()?;
+        Ok(r.expect("no problem, so an index"))
+    }
+
+    /// `intern`, noting every null (its row maps to `u32::MAX`).
+    pub fn intern_all(
+        arr: &ArrayRef,
+        table: &str,
+        col: &str,
+        p: &mut Problems,
+    ) -> Option<(Self, Vec<u32>)> {
+        let kind = p.take(IdKind::of(arr.data_type()).ok_or_else(|| {
             Error::schema(format!(
                 "table '{table}', column '{col}': expected string or integer ids, found type {}",
                 arr.data_type()
             ))
-        })?;
+        }))?;
         let mut idx = Self {
             kind,
             strs: FxHashMap::default(),
@@ -220,12 +259,14 @@ impl KeyIndex {
             names: Vec::new(),
         };
         let mut rows = Vec::with_capacity(arr.len());
-        for_each_key(arr, table, col, |row, key| {
-            let key = key.ok_or_else(|| {
-                Error::input(format!(
+        let r = for_each_key(arr, table, col, |row, key| {
+            let Some(key) = key else {
+                p.note(Error::input(format!(
                     "table '{table}', column '{col}': null value at row {row}"
-                ))
-            })?;
+                )));
+                rows.push(u32::MAX);
+                return Ok(());
+            };
             let next = idx.names.len() as u32;
             let i = match key {
                 Key::Str(s) => *idx.strs.entry(s.into()).or_insert(next),
@@ -239,8 +280,33 @@ impl KeyIndex {
             }
             rows.push(i);
             Ok(())
-        })?;
-        Ok((idx, rows))
+        });
+        p.take(r)?;
+        Some((idx, rows))
+    }
+
+    /// Resolve a referencing column row by row, noting every null or unknown
+    /// id (its row maps to `None`); `None` when the column's kind is wrong.
+    pub fn resolve_each(
+        &self,
+        arr: &ArrayRef,
+        table: &str,
+        col: &str,
+        of: &str,
+        p: &mut Problems,
+    ) -> Option<Vec<Option<u32>>> {
+        p.take(self.check_kind(arr, table, col, of))?;
+        let mut out = Vec::with_capacity(arr.len());
+        let r = for_each_key(arr, table, col, |row, key| {
+            let i = key.and_then(|k| self.lookup(k));
+            if i.is_none() {
+                p.note(id_error(table, col, of, row, key));
+            }
+            out.push(i);
+            Ok(())
+        });
+        p.take(r)?;
+        Some(out)
     }
 
     /// Like `resolve`, but unknown ids map to `None` instead of an error
@@ -418,7 +484,9 @@ impl KeyIndex {
         use rayon::prelude::*;
         const CHUNK: usize = 1 << 16;
         let n = arr.len();
-        if n <= CHUNK || rayon::current_num_threads() == 1 {
+        // Dictionary ids resolve by table lookup: one pass beats splitting.
+        let dictionary = matches!(arr.data_type(), DataType::Dictionary(_, _));
+        if n <= CHUNK || dictionary || rayon::current_num_threads() == 1 {
             return self.resolve(arr, table, col, of, out);
         }
         let parts: Vec<Vec<u32>> = (0..n.div_ceil(CHUNK))
@@ -458,6 +526,50 @@ impl KeyIndex {
             .map(|k| k.and_then(|k| self.lookup(k)))
             .collect();
         let nulls = arr.logical_nulls();
+        if nulls.is_none() {
+            // One table lookup per row; a null or unknown value falls
+            // through to the loop below, which names it.
+            let lut: Vec<u32> = mapped.iter().map(|m| m.unwrap_or(u32::MAX)).collect();
+            let start = out.len();
+            let ok = match arr.data_type() {
+                DataType::Dictionary(k, _) => match k.as_ref() {
+                    DataType::Int32 => lut_keys(
+                        arr.as_dictionary::<arrow_array::types::Int32Type>()
+                            .keys()
+                            .values(),
+                        &lut,
+                        out,
+                    ),
+                    DataType::UInt32 => lut_keys(
+                        arr.as_dictionary::<arrow_array::types::UInt32Type>()
+                            .keys()
+                            .values(),
+                        &lut,
+                        out,
+                    ),
+                    DataType::Int16 => lut_keys(
+                        arr.as_dictionary::<arrow_array::types::Int16Type>()
+                            .keys()
+                            .values(),
+                        &lut,
+                        out,
+                    ),
+                    DataType::Int64 => lut_keys(
+                        arr.as_dictionary::<arrow_array::types::Int64Type>()
+                            .keys()
+                            .values(),
+                        &lut,
+                        out,
+                    ),
+                    _ => false,
+                },
+                _ => false,
+            };
+            if ok {
+                return Ok(());
+            }
+            out.truncate(start);
+        }
         for (row, k) in d.normalized_keys().into_iter().enumerate() {
             let key = if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
                 None
@@ -471,6 +583,23 @@ impl KeyIndex {
         }
         Ok(())
     }
+}
+
+/// Map dictionary keys through `lut` (u32::MAX: a null or unknown value);
+/// false if any key is out of range or maps to u32::MAX.
+#[inline]
+fn lut_keys<K: Copy + TryInto<usize>>(keys: &[K], lut: &[u32], out: &mut Vec<u32>) -> bool {
+    let mut bad = false;
+    out.extend(keys.iter().map(|&k| {
+        let i = k
+            .try_into()
+            .ok()
+            .and_then(|k: usize| lut.get(k).copied())
+            .unwrap_or(u32::MAX);
+        bad |= i == u32::MAX;
+        i
+    }));
+    !bad
 }
 
 /// The error for a null or unknown id in a referencing column.

@@ -1,7 +1,7 @@
 //! The small tables (devices, sites, intensity, allocations): read, validated
 //! row by row, and turned into plain structs before any sample is read.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Problems, Result};
 use crate::ids::KeyIndex;
 use crate::schema::{floats, fmt_ts, times, Table};
 
@@ -70,104 +70,129 @@ pub fn seconds_to_ns(s: f64) -> Option<i64> {
 }
 
 impl Fleet {
+    /// Compile the small tables; the first problem found is the error.
     pub fn compile(
         devices: &Table,
         sites: &Table,
         intensity: &Table,
         allocations: Option<&Table>,
     ) -> Result<Self> {
+        let mut p = Problems::default();
+        let fleet = Self::compile_all(devices, sites, intensity, allocations, &mut p);
+        p.first()?;
+        fleet.ok_or_else(|| Error::internal("inputs compiled without a problem but no fleet"))
+    }
+
+    /// Compile the small tables, noting every problem in `p` and going on
+    /// as far as the tables allow. The fleet, when the id columns could be
+    /// read, skips bad intensity and allocation rows and holds placeholders
+    /// for bad devices (region `u32::MAX` when unknown): fit for `validate`'s
+    /// further checks, not for accounting unless `p` stayed empty.
+    pub fn compile_all(
+        devices: &Table,
+        sites: &Table,
+        intensity: &Table,
+        allocations: Option<&Table>,
+        p: &mut Problems,
+    ) -> Option<Self> {
         // Sites.
-        let site_ids = KeyIndex::build(
-            sites.column("site_id", "string or integer ids")?,
-            "sites",
-            "site_id",
-        )?;
-        let (regions, site_region) = KeyIndex::intern(
-            sites.column("region", "string or integer region ids")?,
-            "sites",
-            "region",
-        )?;
-        let pue = floats(sites.column("pue", "a float >= 1.0")?, "sites", "pue")?;
-        for (row, u) in pue.iter().enumerate() {
-            if !(u.is_finite() && *u >= 1.0) {
-                return Err(bad(
-                    "sites",
-                    "pue",
-                    row,
-                    &for_id(&site_ids, row, "site_id"),
-                    u,
-                    "a finite PUE >= 1.0",
-                ));
+        let site_ids = p
+            .take(sites.column("site_id", "string or integer ids"))
+            .and_then(|c| KeyIndex::build_all(c, "sites", "site_id", p));
+        let region_of_site = p
+            .take(sites.column("region", "string or integer region ids"))
+            .and_then(|c| KeyIndex::intern_all(c, "sites", "region", p));
+        let pue = p
+            .take(sites.column("pue", "a float >= 1.0"))
+            .and_then(|c| p.take(floats(c, "sites", "pue")));
+        let site_name = |row: usize| {
+            site_ids
+                .as_ref()
+                .map_or(String::new(), |ids| for_id(ids, row, "site_id"))
+        };
+        if let Some(pue) = &pue {
+            for (row, u) in pue.iter().enumerate() {
+                if !(u.is_finite() && *u >= 1.0) {
+                    p.note(bad(
+                        "sites",
+                        "pue",
+                        row,
+                        &site_name(row),
+                        u,
+                        "a finite PUE >= 1.0",
+                    ));
+                }
             }
         }
 
         // Devices.
-        let device_ids = KeyIndex::build(
-            devices.column("device_id", "string or integer ids")?,
-            "devices",
-            "device_id",
-        )?;
-        let mut dev_site = Vec::new();
-        site_ids.resolve(
-            devices.column("site_id", "ids of sites.site_id")?,
-            "devices",
-            "site_id",
-            "sites.site_id",
-            &mut dev_site,
-        )?;
-        let embodied = floats(
-            devices.column("embodied_kgco2e", "a float >= 0")?,
-            "devices",
-            "embodied_kgco2e",
-        )?;
-        let installed = times(
-            devices.column("installed_at", "a timestamp")?,
-            "devices",
-            "installed_at",
-        )?;
+        let device_ids = p
+            .take(devices.column("device_id", "string or integer ids"))
+            .and_then(|c| KeyIndex::build_all(c, "devices", "device_id", p));
+        let dev_site = p
+            .take(devices.column("site_id", "ids of sites.site_id"))
+            .and_then(|c| {
+                let ids = site_ids.as_ref()?;
+                ids.resolve_each(c, "devices", "site_id", "sites.site_id", p)
+            });
+        let embodied = p
+            .take(devices.column("embodied_kgco2e", "a float >= 0"))
+            .and_then(|c| p.take(floats(c, "devices", "embodied_kgco2e")));
+        let installed = p
+            .take(devices.column("installed_at", "a timestamp"))
+            .and_then(|c| p.take(times(c, "devices", "installed_at")));
         let lifetime = devices
             .optional("lifetime_years")
-            .map(|a| floats(a, "devices", "lifetime_years"))
-            .transpose()?;
+            .and_then(|a| p.take(floats(a, "devices", "lifetime_years")));
         let retired = devices
             .optional("retired_at")
-            .map(|a| times(a, "devices", "retired_at"))
-            .transpose()?;
-        if lifetime.is_none() && retired.is_none() {
-            return Err(Error::schema(
+            .and_then(|a| p.take(times(a, "devices", "retired_at")));
+        let window_columns = devices.optional("lifetime_years").is_some()
+            || devices.optional("retired_at").is_some();
+        if !window_columns {
+            p.note(Error::schema(
                 "table 'devices': missing column 'lifetime_years' or 'retired_at' (expected one of them: the amortization window)",
             ));
         }
         let idle = devices
             .optional("idle_power_w")
-            .map(|a| floats(a, "devices", "idle_power_w"))
-            .transpose()?;
+            .and_then(|a| p.take(floats(a, "devices", "idle_power_w")));
         let wrap = devices
             .optional("counter_wrap_j")
-            .map(|a| floats(a, "devices", "counter_wrap_j"))
-            .transpose()?;
+            .and_then(|a| p.take(floats(a, "devices", "counter_wrap_j")));
 
         let mut devs = Vec::with_capacity(devices.len());
-        for row in 0..devices.len() {
-            let id = for_id(&device_ids, row, "device_id");
-            let e = embodied[row];
-            if !(e.is_finite() && e >= 0.0) {
-                return Err(bad(
-                    "devices",
-                    "embodied_kgco2e",
-                    row,
-                    &id,
-                    e,
-                    "a finite value >= 0 kgCO2e",
-                ));
-            }
-            let start = installed
-                .get(row)
-                .ok_or_else(|| bad("devices", "installed_at", row, &id, "null", "a timestamp"))?;
-            let end = match retired.as_ref().and_then(|r| r.get(row)) {
-                Some(r) => {
-                    if r <= start {
-                        return Err(bad(
+        if let (Some(device_ids), Some(embodied), Some(installed), true) =
+            (&device_ids, &embodied, &installed, window_columns)
+        {
+            for row in 0..devices.len() {
+                let id = for_id(device_ids, row, "device_id");
+                let e = embodied[row];
+                if !(e.is_finite() && e >= 0.0) {
+                    p.note(bad(
+                        "devices",
+                        "embodied_kgco2e",
+                        row,
+                        &id,
+                        e,
+                        "a finite value >= 0 kgCO2e",
+                    ));
+                }
+                let start = installed.get(row);
+                if start.is_none() {
+                    p.note(bad(
+                        "devices",
+                        "installed_at",
+                        row,
+                        &id,
+                        "null",
+                        "a timestamp",
+                    ));
+                }
+                let end = match (start, retired.as_ref().and_then(|r| r.get(row))) {
+                    (None, _) => None,
+                    (Some(start), Some(r)) if r <= start => {
+                        p.note(bad(
                             "devices",
                             "retired_at",
                             row,
@@ -175,240 +200,287 @@ impl Fleet {
                             fmt_ts(r),
                             &format!("a time after installed_at {}", fmt_ts(start)),
                         ));
+                        None
                     }
-                    r
-                }
-                None => {
-                    let years = lifetime.as_ref().map_or(f64::NAN, |l| l[row]);
-                    if !(years.is_finite() && years > 0.0) {
-                        return Err(bad(
+                    (Some(_), Some(r)) => Some(r),
+                    (Some(start), None) => lifetime_end(lifetime.as_deref(), row, start, &id, p),
+                };
+                let idle_w = match idle.as_ref().map(|v| v[row]) {
+                    Some(w) if w.is_nan() => None,
+                    Some(w) if !(w.is_finite() && w >= 0.0) => {
+                        p.note(bad(
                             "devices",
-                            "lifetime_years",
+                            "idle_power_w",
                             row,
                             &id,
-                            years,
-                            "lifetime_years > 0 (or a retired_at)",
+                            w,
+                            "a finite power >= 0 W (or null)",
                         ));
+                        None
                     }
-                    let ns = seconds_to_ns(years * SECONDS_PER_YEAR).ok_or_else(|| {
-                        bad(
+                    other => other,
+                };
+                let wrap_j = match wrap.as_ref().map(|v| v[row]) {
+                    Some(w) if w.is_nan() => None,
+                    Some(w) if !(w.is_finite() && w > 0.0) => {
+                        p.note(bad(
                             "devices",
-                            "lifetime_years",
+                            "counter_wrap_j",
                             row,
                             &id,
-                            years,
-                            "a lifetime that fits the timestamp range",
-                        )
-                    })?;
-                    start.checked_add(ns).ok_or_else(|| {
-                        bad(
-                            "devices",
-                            "lifetime_years",
-                            row,
-                            &id,
-                            years,
-                            "a window ending before year 2262",
-                        )
-                    })?
-                }
-            };
-            let idle_w = match idle.as_ref().map(|v| v[row]) {
-                Some(w) if w.is_nan() => None,
-                Some(w) if !(w.is_finite() && w >= 0.0) => {
-                    return Err(bad(
-                        "devices",
-                        "idle_power_w",
-                        row,
-                        &id,
-                        w,
-                        "a finite power >= 0 W (or null)",
-                    ))
-                }
-                other => other,
-            };
-            let wrap_j = match wrap.as_ref().map(|v| v[row]) {
-                Some(w) if w.is_nan() => None,
-                Some(w) if !(w.is_finite() && w > 0.0) => {
-                    return Err(bad(
-                        "devices",
-                        "counter_wrap_j",
-                        row,
-                        &id,
-                        w,
-                        "a counter modulus > 0 J (or null)",
-                    ))
-                }
-                other => other,
-            };
-            let site = dev_site[row] as usize;
-            devs.push(Device {
-                region: site_region[site],
-                pue: pue[site],
-                embodied_kg: e,
-                window: (start, end),
-                idle_w,
-                wrap_j,
-            });
+                            w,
+                            "a counter modulus > 0 J (or null)",
+                        ));
+                        None
+                    }
+                    other => other,
+                };
+                // A device with a problem still takes its row (placeholder
+                // values), so device indices stay row numbers for `validate`.
+                let site = dev_site.as_ref().and_then(|s| s[row]).map(|s| s as usize);
+                let region = site
+                    .zip(region_of_site.as_ref())
+                    .map_or(u32::MAX, |(s, (_, site_region))| site_region[s]);
+                let pue = site.zip(pue.as_ref()).map_or(1.0, |(s, pue)| pue[s]);
+                devs.push(Device {
+                    region,
+                    pue,
+                    embodied_kg: e,
+                    window: start.zip(end).unwrap_or((0, 1)),
+                    idle_w,
+                    wrap_j,
+                });
+            }
         }
 
         // Intensity: rows of regions that no site uses are ignored.
-        let reg_col = intensity.column("region", "region ids matching sites.region")?;
-        let reg = regions.resolve_lenient(reg_col, "intensity", "region", "sites.region")?;
-        let starts = times(
-            intensity.column("start", "a timestamp")?,
-            "intensity",
-            "start",
-        )?;
+        let regions = region_of_site.as_ref().map(|(r, _)| r);
+        let reg = p
+            .take(intensity.column("region", "region ids matching sites.region"))
+            .and_then(|c| {
+                let regions = regions?;
+                p.take(regions.resolve_lenient(c, "intensity", "region", "sites.region"))
+            });
+        let starts = p
+            .take(intensity.column("start", "a timestamp"))
+            .and_then(|c| p.take(times(c, "intensity", "start")));
         let ends = intensity
             .optional("end")
-            .map(|a| times(a, "intensity", "end"))
-            .transpose()?;
-        let c = floats(
-            intensity.column("gco2e_per_kwh", "a float >= 0")?,
-            "intensity",
-            "gco2e_per_kwh",
-        )?;
+            .and_then(|a| p.take(times(a, "intensity", "end")));
+        let c = p
+            .take(intensity.column("gco2e_per_kwh", "a float >= 0"))
+            .and_then(|c| p.take(floats(c, "intensity", "gco2e_per_kwh")));
         let cfe = intensity
             .optional("cfe")
-            .map(|a| floats(a, "intensity", "cfe"))
-            .transpose()?;
+            .and_then(|a| p.take(floats(a, "intensity", "cfe")));
         let residual = intensity
             .optional("residual_gco2e_per_kwh")
-            .map(|a| floats(a, "intensity", "residual_gco2e_per_kwh"))
-            .transpose()?;
+            .and_then(|a| p.take(floats(a, "intensity", "residual_gco2e_per_kwh")));
         let mut grid_rows = Vec::with_capacity(intensity.len());
-        for row in 0..intensity.len() {
-            let Some(region) = reg[row] else { continue };
-            let id = format!(" (region {})", regions.name(region as usize));
-            let start = starts
-                .get(row)
-                .ok_or_else(|| bad("intensity", "start", row, &id, "null", "a timestamp"))?;
-            let end = ends.as_ref().and_then(|e| e.get(row));
-            if let Some(e) = end {
-                if e <= start {
-                    return Err(bad(
+        if let (Some(regions), Some(reg), Some(starts), Some(c)) = (regions, &reg, &starts, &c) {
+            for row in 0..intensity.len() {
+                let Some(region) = reg[row] else { continue };
+                let id = format!(" (region {})", regions.name(region as usize));
+                let Some(start) = starts.get(row) else {
+                    p.note(bad("intensity", "start", row, &id, "null", "a timestamp"));
+                    continue;
+                };
+                // A row with a problem is noted and left out of the grid.
+                let mut row_ok = true;
+                let end = ends.as_ref().and_then(|e| e.get(row));
+                if let Some(e) = end {
+                    if e <= start {
+                        row_ok = false;
+                        p.note(bad(
+                            "intensity",
+                            "end",
+                            row,
+                            &id,
+                            fmt_ts(e),
+                            &format!("end > start {}", fmt_ts(start)),
+                        ));
+                    }
+                }
+                let ci = c[row];
+                if !(ci.is_finite() && ci >= 0.0) {
+                    row_ok = false;
+                    p.note(bad(
                         "intensity",
-                        "end",
+                        "gco2e_per_kwh",
                         row,
                         &id,
-                        fmt_ts(e),
-                        &format!("end > start {}", fmt_ts(start)),
+                        ci,
+                        "a finite intensity >= 0 gCO2e/kWh",
                     ));
                 }
+                let f = cfe.as_ref().map_or(0.0, |v| v[row]);
+                let f = if f.is_nan() { 0.0 } else { f };
+                if !(0.0..=1.0).contains(&f) {
+                    row_ok = false;
+                    p.note(bad(
+                        "intensity",
+                        "cfe",
+                        row,
+                        &id,
+                        f,
+                        "a carbon-free fraction in [0, 1]",
+                    ));
+                }
+                let r = residual.as_ref().map_or(f64::NAN, |v| v[row]);
+                // A missing residual is the intensity itself, checked above.
+                let (r, given) = if r.is_nan() { (ci, false) } else { (r, true) };
+                if given && !(r.is_finite() && r >= 0.0) {
+                    row_ok = false;
+                    p.note(bad(
+                        "intensity",
+                        "residual_gco2e_per_kwh",
+                        row,
+                        &id,
+                        r,
+                        "a finite intensity >= 0 gCO2e/kWh (or null)",
+                    ));
+                }
+                if !row_ok {
+                    continue;
+                }
+                grid_rows.push(GridRow {
+                    region,
+                    start,
+                    end,
+                    gco2e_per_kwh: ci,
+                    cfe: f,
+                    residual: r,
+                });
             }
-            let ci = c[row];
-            if !(ci.is_finite() && ci >= 0.0) {
-                return Err(bad(
-                    "intensity",
-                    "gco2e_per_kwh",
-                    row,
-                    &id,
-                    ci,
-                    "a finite intensity >= 0 gCO2e/kWh",
-                ));
-            }
-            let f = cfe.as_ref().map_or(0.0, |v| v[row]);
-            let f = if f.is_nan() { 0.0 } else { f };
-            if !(0.0..=1.0).contains(&f) {
-                return Err(bad(
-                    "intensity",
-                    "cfe",
-                    row,
-                    &id,
-                    f,
-                    "a carbon-free fraction in [0, 1]",
-                ));
-            }
-            let r = residual.as_ref().map_or(f64::NAN, |v| v[row]);
-            let r = if r.is_nan() { ci } else { r };
-            if !(r.is_finite() && r >= 0.0) {
-                return Err(bad(
-                    "intensity",
-                    "residual_gco2e_per_kwh",
-                    row,
-                    &id,
-                    r,
-                    "a finite intensity >= 0 gCO2e/kWh (or null)",
-                ));
-            }
-            grid_rows.push(GridRow {
-                region,
-                start,
-                end,
-                gco2e_per_kwh: ci,
-                cfe: f,
-                residual: r,
-            });
         }
 
         // Allocations.
         let mut allocs = Vec::new();
         if let Some(a) = allocations {
-            a.column("job_id", "a job id column")?;
-            let mut dev = Vec::new();
-            device_ids.resolve(
-                a.column("device_id", "ids of devices.device_id")?,
-                "allocations",
-                "device_id",
-                "devices.device_id",
-                &mut dev,
-            )?;
-            let s = times(a.column("start", "a timestamp")?, "allocations", "start")?;
-            let e = times(a.column("end", "a timestamp")?, "allocations", "end")?;
-            let share_col = a.optional("share");
-            let share = share_col
-                .map(|c| floats(c, "allocations", "share"))
-                .transpose()?;
-            let share_nulls = share_col.and_then(|c| c.logical_nulls());
-            for row in 0..a.len() {
-                let id = format!(" (device_id {})", device_ids.name(dev[row] as usize));
-                let start = s
-                    .get(row)
-                    .ok_or_else(|| bad("allocations", "start", row, &id, "null", "a timestamp"))?;
-                let end = e
-                    .get(row)
-                    .ok_or_else(|| bad("allocations", "end", row, &id, "null", "a timestamp"))?;
-                if end <= start {
-                    return Err(bad(
-                        "allocations",
-                        "end",
-                        row,
-                        &id,
-                        fmt_ts(end),
-                        &format!("end > start {}", fmt_ts(start)),
-                    ));
-                }
-                // Null means 1; a NaN share is bad input, not a default.
-                let is_null = share_nulls.as_ref().is_some_and(|n| n.is_null(row));
-                let sh = match &share {
-                    Some(v) if !is_null => v[row],
-                    _ => 1.0,
-                };
-                if !(sh > 0.0 && sh <= 1.0) {
-                    return Err(bad(
-                        "allocations",
-                        "share",
-                        row,
-                        &id,
-                        sh,
-                        "a share in (0, 1]",
-                    ));
-                }
-                allocs.push(Allocation {
-                    device: dev[row],
-                    start,
-                    end,
-                    share: sh,
+            p.take(a.column("job_id", "a job id column"));
+            let dev = p
+                .take(a.column("device_id", "ids of devices.device_id"))
+                .and_then(|c| {
+                    let ids = device_ids.as_ref()?;
+                    ids.resolve_each(c, "allocations", "device_id", "devices.device_id", p)
                 });
+            let s = p
+                .take(a.column("start", "a timestamp"))
+                .and_then(|c| p.take(times(c, "allocations", "start")));
+            let e = p
+                .take(a.column("end", "a timestamp"))
+                .and_then(|c| p.take(times(c, "allocations", "end")));
+            let share_col = a.optional("share");
+            let share = share_col.and_then(|c| p.take(floats(c, "allocations", "share")));
+            let share_nulls = share_col.and_then(|c| c.logical_nulls());
+            if let (Some(dev), Some(s), Some(e), Some(device_ids)) = (&dev, &s, &e, &device_ids) {
+                for row in 0..a.len() {
+                    let Some(device) = dev[row] else { continue };
+                    let id = format!(" (device_id {})", device_ids.name(device as usize));
+                    let start = s.get(row);
+                    if start.is_none() {
+                        p.note(bad("allocations", "start", row, &id, "null", "a timestamp"));
+                    }
+                    let end = e.get(row);
+                    if end.is_none() {
+                        p.note(bad("allocations", "end", row, &id, "null", "a timestamp"));
+                    }
+                    let (Some(start), Some(end)) = (start, end) else {
+                        continue;
+                    };
+                    if end <= start {
+                        p.note(bad(
+                            "allocations",
+                            "end",
+                            row,
+                            &id,
+                            fmt_ts(end),
+                            &format!("end > start {}", fmt_ts(start)),
+                        ));
+                        continue;
+                    }
+                    // Null means 1; a NaN share is bad input, not a default.
+                    let is_null = share_nulls.as_ref().is_some_and(|n| n.is_null(row));
+                    let sh = match &share {
+                        Some(v) if !is_null => v[row],
+                        _ => 1.0,
+                    };
+                    if !(sh > 0.0 && sh <= 1.0) {
+                        p.note(bad(
+                            "allocations",
+                            "share",
+                            row,
+                            &id,
+                            sh,
+                            "a share in (0, 1]",
+                        ));
+                        continue;
+                    }
+                    allocs.push(Allocation {
+                        device,
+                        start,
+                        end,
+                        share: sh,
+                    });
+                }
             }
         }
 
-        Ok(Self {
+        let device_ids = device_ids?;
+        if devs.len() != device_ids.len() {
+            return None;
+        }
+        Some(Self {
             device_ids,
             devices: devs,
-            regions,
+            regions: region_of_site?.0,
             grid_rows,
             allocations: allocs,
         })
     }
+}
+
+/// The end of a device's amortization window from `lifetime_years`.
+fn lifetime_end(
+    lifetime: Option<&[f64]>,
+    row: usize,
+    start: i64,
+    id: &str,
+    p: &mut Problems,
+) -> Option<i64> {
+    let years = lifetime.map_or(f64::NAN, |l| l[row]);
+    if !(years.is_finite() && years > 0.0) {
+        p.note(bad(
+            "devices",
+            "lifetime_years",
+            row,
+            id,
+            years,
+            "lifetime_years > 0 (or a retired_at)",
+        ));
+        return None;
+    }
+    let Some(ns) = seconds_to_ns(years * SECONDS_PER_YEAR) else {
+        p.note(bad(
+            "devices",
+            "lifetime_years",
+            row,
+            id,
+            years,
+            "a lifetime that fits the timestamp range",
+        ));
+        return None;
+    };
+    let end = start.checked_add(ns);
+    if end.is_none() {
+        p.note(bad(
+            "devices",
+            "lifetime_years",
+            row,
+            id,
+            years,
+            "a window ending before year 2262",
+        ));
+    }
+    end
 }

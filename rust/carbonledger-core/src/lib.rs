@@ -22,9 +22,11 @@ pub mod report;
 pub mod schema;
 pub mod stream;
 pub mod timeline;
+pub mod validate;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Problems, Result};
 pub use options::{Interpolation, Options};
 pub use report::Output;
 pub use schema::Table;
 pub use stream::{account, Engine, Inputs};
+pub use validate::validate;

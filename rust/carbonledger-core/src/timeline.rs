@@ -2,7 +2,7 @@
 //! disjoint steps covering all of time, so a device's ledger can walk them
 //! with a moving index and find the next boundary in O(1).
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Problems, Result};
 use crate::ids::KeyIndex;
 use crate::inputs::{Allocation, Fleet, GridRow};
 use crate::schema::fmt_ts;
@@ -136,13 +136,27 @@ pub fn check_grid_coverage(
     p0: i64,
     p1: i64,
 ) -> Result<()> {
+    let mut p = Problems::default();
+    check_grid_coverage_all(grids, used, regions, p0, p1, &mut p);
+    p.first()
+}
+
+/// Note every overlap and every hole of a used region's grid inside `[p0, p1)`.
+pub fn check_grid_coverage_all(
+    grids: &[RegionGrid],
+    used: &[bool],
+    regions: &KeyIndex,
+    p0: i64,
+    p1: i64,
+    p: &mut Problems,
+) {
     for (ri, g) in grids.iter().enumerate() {
         if !used[ri] {
             continue;
         }
         let name = regions.name(ri);
-        if let Some((a, b)) = g.overlaps.iter().find(|(a, b)| *a < p1 && *b > p0) {
-            return Err(Error::new(
+        for (a, b) in g.overlaps.iter().filter(|(a, b)| *a < p1 && *b > p0) {
+            p.note(Error::new(
                 ErrorKind::Coverage,
                 format!(
                     "table 'intensity', column 'start': rows of region {name} overlap in [{}, {}); expected one row at each instant",
@@ -156,7 +170,7 @@ pub fn check_grid_coverage(
         while i < s.vals.len() && s.bounds[i] < p1 {
             if s.vals[i].is_none() {
                 let (a, b) = (s.bounds[i].max(p0), s.bounds[i + 1].min(p1));
-                return Err(Error::new(
+                p.note(Error::new(
                     ErrorKind::Coverage,
                     format!(
                         "table 'intensity': region {name} has no grid intensity row for [{}, {}) inside the period [{}, {}); expected rows covering every instant",
@@ -170,7 +184,6 @@ pub fn check_grid_coverage(
             i += 1;
         }
     }
-    Ok(())
 }
 
 /// Allocations active on a device during one step, shares already scaled
@@ -296,8 +309,21 @@ pub fn check_overallocation(
     p0: i64,
     p1: i64,
 ) -> Result<()> {
-    if let Some(o) = over.iter().find(|o| o.start < p1 && o.end > p0) {
-        return Err(Error::new(
+    let mut p = Problems::default();
+    check_overallocation_all(over, ids, p0, p1, &mut p);
+    p.first()
+}
+
+/// Note every span inside `[p0, p1)` where a device's shares sum above 1.
+pub fn check_overallocation_all(
+    over: &[OverAllocation],
+    ids: &KeyIndex,
+    p0: i64,
+    p1: i64,
+    p: &mut Problems,
+) {
+    for o in over.iter().filter(|o| o.start < p1 && o.end > p0) {
+        p.note(Error::new(
             ErrorKind::Overlap,
             format!(
                 "table 'allocations', column 'share': allocations on device_id {} sum to share {} in [{}, {}); expected at most 1 (pass overlap=\"normalize\" to scale them)",
@@ -308,7 +334,6 @@ pub fn check_overallocation(
             ),
         ));
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -5,10 +5,26 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
-use carbonledger_core::{Error, ErrorKind, Inputs, Interpolation, Options, Output, Table};
+use carbonledger_core::{
+    Error, ErrorKind, Inputs, Interpolation, Options, Output, Problems, Table,
+};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3_arrow::{PyRecordBatchReader, PyTable};
+use pyo3_arrow::{PyRecordBatchReader, PySchema, PyTable};
+
+fn class_name(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Schema => "SchemaError",
+        ErrorKind::Input => "InputError",
+        ErrorKind::UnknownId => "UnknownIdError",
+        ErrorKind::Coverage => "CoverageError",
+        ErrorKind::Overlap => "OverlapError",
+        ErrorKind::Order => "OrderError",
+        ErrorKind::InvalidSample => "InvalidSampleError",
+        ErrorKind::Interrupted => "KeyboardInterrupt",
+        ErrorKind::Internal => "InternalError",
+    }
+}
 
 fn exception(py: Python<'_>, e: Error) -> PyErr {
     let name = match e.kind {
@@ -174,9 +190,69 @@ fn account(
     ))
 }
 
+/// Check the small tables (and the power schema, and coverage and
+/// over-allocation over `period` when given) without reading a sample.
+/// Returns every problem as `(exception class name, message)`, and how many
+/// more were found beyond those listed.
+#[pyfunction]
+#[pyo3(signature = (
+    devices, sites, intensity, allocations=None, *, power_schema=None, period=None,
+    overlap="error"
+))]
+#[allow(clippy::too_many_arguments)]
+fn validate(
+    py: Python<'_>,
+    devices: PyTable,
+    sites: PyTable,
+    intensity: PyTable,
+    allocations: Option<PyTable>,
+    power_schema: Option<PySchema>,
+    period: Option<(i64, i64)>,
+    overlap: &str,
+) -> PyResult<(Vec<(String, String)>, usize)> {
+    let opts = parse_options(period, "linear", 0, "none", "drop", overlap, false, None)?;
+    let schema = power_schema.map(|s| s.into_inner());
+    let problems = py.detach(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut p = Problems::default();
+            let devices = p.take(table("devices", devices));
+            let sites = p.take(table("sites", sites));
+            let intensity = p.take(table("intensity", intensity));
+            let allocations = allocations.and_then(|a| p.take(table("allocations", a)));
+            let (Some(devices), Some(sites), Some(intensity)) = (devices, sites, intensity) else {
+                return p;
+            };
+            let inputs = Inputs {
+                devices: &devices,
+                sites: &sites,
+                intensity: &intensity,
+                allocations: allocations.as_ref(),
+            };
+            let mut found = carbonledger_core::validate(&inputs, schema.as_deref(), &opts);
+            p.list.append(&mut found.list);
+            p.more += found.more;
+            p
+        }))
+    });
+    let p = problems.map_err(|_| {
+        exception(
+            py,
+            Error::internal("internal error in carbonledger validate (please report)"),
+        )
+    })?;
+    Ok((
+        p.list
+            .into_iter()
+            .map(|e| (class_name(e.kind).to_string(), e.message))
+            .collect(),
+        p.more,
+    ))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(account, m)?)?;
+    m.add_function(wrap_pyfunction!(validate, m)?)?;
     Ok(())
 }
