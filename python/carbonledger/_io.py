@@ -21,6 +21,23 @@ POWER_COLUMNS = ("device_id", "ts", "power_w", "energy_j")
 # small enough that a few batches read ahead stay well under 100 MB.
 SCAN_BATCH_ROWS = 1 << 20
 
+
+def scan_batch_rows() -> int:
+    """Rows per scanned batch: ``CARBONLEDGER_SCAN_BATCH_ROWS`` or 2^20."""
+    raw = os.environ.get("CARBONLEDGER_SCAN_BATCH_ROWS")
+    if not raw:
+        return SCAN_BATCH_ROWS
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise InputError(
+            f"environment CARBONLEDGER_SCAN_BATCH_ROWS={raw!r}: expected a positive integer"
+        )
+    return n
+
+
 PathLike = str | os.PathLike[str]
 
 
@@ -148,14 +165,41 @@ def _polars_batches(lf: Any) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
+def _file_batches(dataset: ds.Dataset) -> tuple[pa.Schema, Iterator[tuple[int, pa.RecordBatch]]]:
+    """The projected schema, and (file index, batch) for the power columns of
+    a file dataset, one file after the other.
+
+    A whole-dataset scanner reads ahead without a real bound when its
+    consumer is slower than the disk (measured: it buffers a large part of
+    the data), so files are scanned one at a time: memory stays bounded by
+    one file's read-ahead plus the engine's few batches, whatever the number
+    of files. Each file's scan still decodes on pyarrow's threads while the
+    engine integrates the previous batches on its own.
+    """
+    names = [c for c in POWER_COLUMNS if c in dataset.schema.names]
+    schema = pa.schema([dataset.schema.field(n) for n in names])
+    rows = scan_batch_rows()
+
+    def batches() -> Iterator[tuple[int, pa.RecordBatch]]:
+        for i, frag in enumerate(dataset.get_fragments()):
+            for batch in frag.to_batches(columns=names, batch_size=rows, schema=dataset.schema):
+                if batch.num_rows:
+                    yield i, batch
+
+    return schema, batches()
+
+
 def to_stream(obj: Any, table: str = "power") -> Any:
     """Make the sample input an object with ``__arrow_c_stream__``, reading
     only the columns the engine needs where the source can project."""
     if _is_pathlike(obj):
         obj = open_dataset(obj, table)
+    if isinstance(obj, ds.FileSystemDataset):
+        schema, tagged = _file_batches(obj)
+        return pa.RecordBatchReader.from_batches(schema, (b for _, b in tagged))
     if isinstance(obj, ds.Dataset):
         names = [c for c in POWER_COLUMNS if c in obj.schema.names]
-        return obj.scanner(columns=names, batch_size=SCAN_BATCH_ROWS).to_reader()
+        return obj.scanner(columns=names, batch_size=scan_batch_rows()).to_reader()
     if isinstance(obj, ds.Scanner):
         return obj.to_reader()
     if _is_polars_lazy(obj):
@@ -196,29 +240,22 @@ def progress_stream(obj: Any, progress: ProgressCallback, table: str = "power") 
     """
     if _is_pathlike(obj):
         obj = open_dataset(obj, table)
-    if isinstance(obj, ds.Dataset):
-        names = [c for c in POWER_COLUMNS if c in obj.schema.names]
-        scanner = obj.scanner(columns=names, batch_size=SCAN_BATCH_ROWS)
+    if isinstance(obj, ds.FileSystemDataset):
         fragments = list(obj.get_fragments())
+        schema, tagged = _file_batches(obj)
 
         def scanned() -> Iterator[pa.RecordBatch]:
             rows_total = _parquet_rows(fragments)
             n_files = len(fragments)
-            rows, files, current = 0, 0, None
+            rows = 0
             progress(Progress(0, rows_total, 0, n_files))
-            for tagged in scanner.scan_batches():
-                path = tagged.fragment.path
-                if path != current:
-                    if current is not None:
-                        files += 1
-                    current = path
-                batch = tagged.record_batch
+            for files_done, batch in tagged:
                 rows += batch.num_rows
-                progress(Progress(rows, rows_total, files, n_files))
+                progress(Progress(rows, rows_total, files_done, n_files))
                 yield batch
             progress(Progress(rows, rows_total, n_files, n_files, done=True))
 
-        return pa.RecordBatchReader.from_batches(scanner.projected_schema, scanned())
+        return pa.RecordBatchReader.from_batches(schema, scanned())
 
     total: int | None = None
     if isinstance(obj, pa.Table | pa.RecordBatch):

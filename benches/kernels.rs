@@ -1,0 +1,100 @@
+//! Rust kernel benchmarks (divan): `cargo bench -p carbonledger-core --bench kernels`.
+//!
+//! - `resolve`: device ids to dense indices, string and dictionary columns;
+//! - `feed`: one 2^20-row batch through a fresh engine (partition by device,
+//!   then the per-device state machines), time-ordered and device-ordered,
+//!   one and two threads;
+//! - `account`: the whole in-memory run, compile to result tables.
+//!
+//! Throughput is in samples (rows); 500 devices as in `make bench`.
+
+use std::sync::Arc;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, ArrayRef, DictionaryArray, StringArray};
+use carbonledger_core::ids::KeyIndex;
+use carbonledger_core::{account, Engine, Inputs, Options};
+use divan::counter::ItemsCount;
+use divan::Bencher;
+
+#[path = "synthetic.rs"]
+mod synthetic;
+
+const DEVICES: usize = 500;
+const PER_DEVICE: usize = 2100; // a little over one 2^20-row batch
+
+fn main() {
+    divan::main();
+}
+
+fn inputs(f: &synthetic::Fleet) -> Inputs<'_> {
+    Inputs {
+        devices: &f.devices,
+        sites: &f.sites,
+        intensity: &f.intensity,
+        allocations: None,
+    }
+}
+
+#[divan::bench(args = ["string", "dictionary"])]
+fn resolve(bencher: Bencher, layout: &str) {
+    let f = synthetic::fleet(DEVICES, PER_DEVICE, true);
+    let ids = KeyIndex::build(
+        f.devices.column("device_id", "ids").expect("device_id"),
+        "devices",
+        "device_id",
+    )
+    .expect("unique ids");
+    let col: ArrayRef = f.power[0].column(0).clone();
+    let col: ArrayRef = if layout == "dictionary" {
+        let strs = col.as_any().downcast_ref::<StringArray>().expect("strings");
+        Arc::new(strs.iter().collect::<DictionaryArray<Int32Type>>())
+    } else {
+        col
+    };
+    let mut out = Vec::with_capacity(col.len());
+    bencher.counter(ItemsCount::new(col.len())).bench_local(|| {
+        out.clear();
+        ids.resolve(&col, "power", "device_id", "devices.device_id", &mut out)
+            .expect("known ids");
+        divan::black_box(out.len())
+    });
+}
+
+#[divan::bench(args = [("time", 1), ("time", 2), ("device", 1), ("device", 2)])]
+fn feed(bencher: Bencher, (order, threads): (&str, usize)) {
+    let f = synthetic::fleet(DEVICES, PER_DEVICE, order == "time");
+    let batch = f.power[0].clone();
+    let schema = f.schema();
+    let opts = Options {
+        threads: Some(threads),
+        ..Options::default()
+    };
+    bencher
+        .counter(ItemsCount::new(batch.num_rows()))
+        .with_inputs(|| Engine::new(&inputs(&f), &schema, opts.clone()).expect("engine"))
+        .bench_local_values(|mut engine| {
+            engine.feed(&batch).expect("feed");
+            engine
+        });
+}
+
+#[divan::bench(args = [1, 2], sample_count = 10)]
+fn account_in_memory(bencher: Bencher, threads: usize) {
+    let f = synthetic::fleet(DEVICES, PER_DEVICE * 4, true);
+    let schema = f.schema();
+    bencher.counter(ItemsCount::new(f.samples)).bench_local(|| {
+        let opts = Options {
+            threads: Some(threads),
+            ..Options::default()
+        };
+        account(
+            &inputs(&f),
+            &schema,
+            f.power.iter().cloned().map(Ok),
+            opts,
+            &|| false,
+        )
+        .expect("account")
+    });
+}
