@@ -71,3 +71,21 @@ def test_many_files_tiny_batches_equal_in_memory(
     assert seen[-1].done and seen[-1].rows == in_memory.devices["samples"].sum()
     assert len(seen) > 1000  # a thousand and more of batches went through
     assert peak < dataset_bytes / 4, (peak, dataset_bytes)
+
+
+def test_large_batches_partition_the_same_on_any_thread_count(
+    fleet: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches past 2^16 rows are partitioned by device in one chunk per
+    thread; each device's samples keep their order, so results are equal
+    bit for bit to the one-thread partition."""
+    whole = pa.concat_tables([pq.read_table(f) for f in fleet["power_by_time"]])
+    assert whole.num_rows > 1 << 18
+    big = whole.combine_chunks()
+    results = []
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("CARBONLEDGER_MAX_THREADS", threads)
+        results.append(cl.account(big, **_small(fleet)))
+    for other in results[1:]:
+        for name in TABLES:
+            assert other.tables[name].equals(results[0].tables[name]), name

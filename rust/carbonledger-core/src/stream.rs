@@ -21,6 +21,14 @@ use crate::timeline::{
 /// Batches decoded ahead of the one being integrated.
 const READ_AHEAD: usize = 4;
 
+/// Batches at least this long are partitioned by device on all threads.
+const PARALLEL_PARTITION_ROWS: usize = 1 << 16;
+
+/// Where the partition writes; each chunk writes only its own slots.
+struct PartPtr(*mut (i64, f64));
+// SAFETY: shared only for writes to disjoint slots (see `Engine::feed`).
+unsafe impl Sync for PartPtr {}
+
 /// Which value column the power table carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueKind {
@@ -233,36 +241,74 @@ impl Engine {
 
         // Partition the rows by device (a stable counting sort) into
         // contiguous per-device runs, so each state machine reads its samples
-        // sequentially however the dump interleaves devices.
+        // sequentially however the dump interleaves devices. The rows are cut
+        // into one chunk per thread: each chunk counts its devices, then
+        // scatters into its own slots, so chunks write disjoint places.
         let n_dev = self.states.len();
+        let n = rows.len();
+        let chunks = if n >= PARALLEL_PARTITION_ROWS {
+            self.pool.current_num_threads().clamp(1, 8)
+        } else {
+            1
+        };
+        let chunk_len = n.div_ceil(chunks);
+        let mut fill = std::mem::take(&mut self.fill);
+        fill.clear();
+        fill.resize(chunks * n_dev, 0);
+        self.pool.install(|| {
+            fill.par_chunks_mut(n_dev)
+                .zip(rows.par_chunks(chunk_len))
+                .for_each(|(count, rs)| {
+                    for &d in rs {
+                        count[d as usize] += 1;
+                    }
+                })
+        });
         let mut offsets = std::mem::take(&mut self.offsets);
         offsets.clear();
         offsets.resize(n_dev + 1, 0);
-        for &d in &rows {
-            offsets[d as usize + 1] += 1;
+        let mut next = 0u32;
+        for d in 0..n_dev {
+            offsets[d] = next;
+            for c in 0..chunks {
+                let k = c * n_dev + d;
+                let count = fill[k];
+                fill[k] = next;
+                next += count;
+            }
         }
-        for i in 0..n_dev {
-            offsets[i + 1] += offsets[i];
-        }
-        let mut fill = std::mem::take(&mut self.fill);
-        fill.clear();
-        fill.extend_from_slice(&offsets[..n_dev]);
+        offsets[n_dev] = next;
         let mut part = std::mem::take(&mut self.part);
-        part.resize(rows.len(), (0, 0.0));
+        part.resize(n, (0, 0.0));
+        let out = PartPtr(part.as_mut_ptr());
+        let out = &out;
         let nulls = ts.nulls.as_ref();
-        for (r, &d) in rows.iter().enumerate() {
-            let slot = &mut fill[d as usize];
-            let k = *slot as usize;
-            *slot += 1;
-            // A null timestamp travels as i64::MIN: an invalid sample.
-            let t = if nulls.is_some_and(|n| n.is_null(r)) {
-                NULL_TS
-            } else {
-                ts.values[r]
-            };
-            // One (ts, value) pair per sample: one write stream per device.
-            part[k] = (t, vals[r]);
-        }
+        let ts_values = &ts.values;
+        let vals = &vals;
+        self.pool.install(|| {
+            fill.par_chunks_mut(n_dev)
+                .zip(rows.par_chunks(chunk_len))
+                .enumerate()
+                .for_each(|(c, (slots, rs))| {
+                    let base = c * chunk_len;
+                    for (j, &d) in rs.iter().enumerate() {
+                        let r = base + j;
+                        let slot = &mut slots[d as usize];
+                        let k = *slot as usize;
+                        *slot += 1;
+                        // A null timestamp travels as i64::MIN: an invalid sample.
+                        let t = if nulls.is_some_and(|m| m.is_null(r)) {
+                            NULL_TS
+                        } else {
+                            ts_values[r]
+                        };
+                        // SAFETY: chunk c owns slots [start(c, d), start(c, d) +
+                        // count(c, d)) of each device d: disjoint across chunks
+                        // and devices, and all below n = part.len().
+                        unsafe { out.0.add(k).write((t, vals[r])) };
+                    }
+                })
+        });
         self.rows = rows;
         self.fill = fill;
 
