@@ -268,8 +268,8 @@ impl Engine {
         offsets.clear();
         offsets.resize(n_dev + 1, 0);
         let mut next = 0u32;
-        for d in 0..n_dev {
-            offsets[d] = next;
+        for (d, offset) in offsets[..n_dev].iter_mut().enumerate() {
+            *offset = next;
             for c in 0..chunks {
                 let k = c * n_dev + d;
                 let count = fill[k];
