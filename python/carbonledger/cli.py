@@ -107,9 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--by",
-        default="phase",
-        help="comma-separated allocation labels for summary.parquet and report.html "
-        "(default phase)",
+        default="phase,team",
+        help="comma-separated allocation labels for the summary, summary.parquet and "
+        "report.html (default phase,team; labels the allocations lack are skipped)",
     )
     run.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
     run.add_argument(
