@@ -46,6 +46,27 @@ class Validation:
         return not self.problems
 
 
+def _ts_span(dataset: ds.FileSystemDataset) -> tuple[int, int] | None:
+    """``[min, max]`` of ``ts`` over every row group's Parquet statistics;
+    ``None`` unless every row group has them."""
+    if not isinstance(dataset.format, ds.ParquetFileFormat) or "ts" not in dataset.schema.names:
+        return None
+    lows: list[int] = []
+    highs: list[int] = []
+    for frag in dataset.get_fragments():
+        md = frag.metadata
+        col = md.schema.to_arrow_schema().get_field_index("ts")
+        for g in range(md.num_row_groups):
+            stats = md.row_group(g).column(col).statistics
+            if stats is None or not stats.has_min_max:
+                return None
+            lows.append(to_ns(stats.min, "power.ts"))
+            highs.append(to_ns(stats.max, "power.ts"))
+    if not lows or max(highs) <= min(lows):
+        return None
+    return min(lows), max(highs)
+
+
 def _power_schema_and_span(power: Any) -> tuple[pa.Schema | None, tuple[int, int] | None]:
     """The power table's schema and, for Parquet, the span of its ``ts``
     column from the row-group statistics (no sample is read)."""
@@ -54,40 +75,16 @@ def _power_schema_and_span(power: Any) -> tuple[pa.Schema | None, tuple[int, int
     if _is_pathlike(power):
         power = open_dataset(power, "power")
     if isinstance(power, ds.FileSystemDataset):
-        span = None
-        lo: int | None = None
-        hi: int | None = None
-        if isinstance(power.format, ds.ParquetFileFormat) and "ts" in power.schema.names:
-            for frag in power.get_fragments():
-                assert isinstance(frag, ds.ParquetFileFragment)
-                md = frag.metadata
-                col = md.schema.to_arrow_schema().get_field_index("ts")
-                for g in range(md.num_row_groups):
-                    stats = md.row_group(g).column(col).statistics
-                    if stats is None or not stats.has_min_max:
-                        lo = hi = None
-                        break
-                    a = to_ns(stats.min, "power.ts")
-                    b = to_ns(stats.max, "power.ts")
-                    lo = a if lo is None else min(lo, a)
-                    hi = b if hi is None else max(hi, b)
-                else:
-                    continue
-                break
-            if lo is not None and hi is not None and hi > lo:
-                span = (lo, hi)
-        return power.schema, span
-    if isinstance(power, ds.Dataset):
-        return power.schema, None
-    if isinstance(power, pa.Table | pa.RecordBatch | pa.RecordBatchReader):
+        return power.schema, _ts_span(power)
+    if isinstance(power, ds.Dataset | pa.Table | pa.RecordBatch | pa.RecordBatchReader):
         return power.schema, None
     if hasattr(power, "__arrow_c_schema__"):
         return pa.schema(power), None
     if hasattr(power, "collect_schema"):  # polars LazyFrame / DataFrame
         names = [c for c in POWER_COLUMNS if c in power.collect_schema().names()]
         return pa.table(power.select(names).head(0).collect()).schema, None
-    if hasattr(power, "__arrow_c_stream__"):
-        return pa.table(power).schema, None
+    if hasattr(power, "__arrow_c_stream__"):  # the schema only, no batch pulled
+        return pa.RecordBatchReader.from_stream(power).schema, None
     return None, None
 
 

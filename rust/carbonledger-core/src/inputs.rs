@@ -3,7 +3,9 @@
 
 use crate::error::{Error, Problems, Result};
 use crate::ids::KeyIndex;
-use crate::schema::{floats, fmt_ts, times, Table};
+use std::borrow::Cow;
+
+use crate::schema::{floats, fmt_ts, times, Table, Times};
 
 /// Seconds in a `lifetime_years` year: 365.25 days.
 pub const SECONDS_PER_YEAR: f64 = 31_557_600.0;
@@ -63,6 +65,31 @@ fn for_id(ids: &KeyIndex, i: usize, what: &str) -> String {
     format!(" ({what} {})", ids.name(i))
 }
 
+/// A required float column of `t`, or `None` with its problem noted.
+fn req_floats<'a>(
+    t: &'a Table,
+    col: &str,
+    expected: &str,
+    p: &mut Problems,
+) -> Option<Cow<'a, [f64]>> {
+    p.take(t.column(col, expected).and_then(|c| floats(c, t.name, col)))
+}
+
+/// An optional float column of `t`; a mistyped one is noted.
+fn opt_floats<'a>(t: &'a Table, col: &str, p: &mut Problems) -> Option<Cow<'a, [f64]>> {
+    t.optional(col).and_then(|c| p.take(floats(c, t.name, col)))
+}
+
+/// A required timestamp column of `t`, or `None` with its problem noted.
+fn req_times<'a>(t: &'a Table, col: &str, expected: &str, p: &mut Problems) -> Option<Times<'a>> {
+    p.take(t.column(col, expected).and_then(|c| times(c, t.name, col)))
+}
+
+/// An optional timestamp column of `t`; a mistyped one is noted.
+fn opt_times<'a>(t: &'a Table, col: &str, p: &mut Problems) -> Option<Times<'a>> {
+    t.optional(col).and_then(|c| p.take(times(c, t.name, col)))
+}
+
 /// Round a duration in seconds to whole nanoseconds (SPEC 1).
 pub fn seconds_to_ns(s: f64) -> Option<i64> {
     let ns = (s * 1e9).round();
@@ -102,9 +129,7 @@ impl Fleet {
         let region_of_site = p
             .take(sites.column("region", "string or integer region ids"))
             .and_then(|c| KeyIndex::intern_all(c, "sites", "region", p));
-        let pue = p
-            .take(sites.column("pue", "a float >= 1.0"))
-            .and_then(|c| p.take(floats(c, "sites", "pue")));
+        let pue = req_floats(sites, "pue", "a float >= 1.0", p);
         let site_name = |row: usize| {
             site_ids
                 .as_ref()
@@ -135,18 +160,10 @@ impl Fleet {
                 let ids = site_ids.as_ref()?;
                 ids.resolve_each(c, "devices", "site_id", "sites.site_id", p)
             });
-        let embodied = p
-            .take(devices.column("embodied_kgco2e", "a float >= 0"))
-            .and_then(|c| p.take(floats(c, "devices", "embodied_kgco2e")));
-        let installed = p
-            .take(devices.column("installed_at", "a timestamp"))
-            .and_then(|c| p.take(times(c, "devices", "installed_at")));
-        let lifetime = devices
-            .optional("lifetime_years")
-            .and_then(|a| p.take(floats(a, "devices", "lifetime_years")));
-        let retired = devices
-            .optional("retired_at")
-            .and_then(|a| p.take(times(a, "devices", "retired_at")));
+        let embodied = req_floats(devices, "embodied_kgco2e", "a float >= 0", p);
+        let installed = req_times(devices, "installed_at", "a timestamp", p);
+        let lifetime = opt_floats(devices, "lifetime_years", p);
+        let retired = opt_times(devices, "retired_at", p);
         let window_columns = devices.optional("lifetime_years").is_some()
             || devices.optional("retired_at").is_some();
         if !window_columns {
@@ -154,12 +171,8 @@ impl Fleet {
                 "table 'devices': missing column 'lifetime_years' or 'retired_at' (expected one of them: the amortization window)",
             ));
         }
-        let idle = devices
-            .optional("idle_power_w")
-            .and_then(|a| p.take(floats(a, "devices", "idle_power_w")));
-        let wrap = devices
-            .optional("counter_wrap_j")
-            .and_then(|a| p.take(floats(a, "devices", "counter_wrap_j")));
+        let idle = opt_floats(devices, "idle_power_w", p);
+        let wrap = opt_floats(devices, "counter_wrap_j", p);
 
         let mut devs = Vec::with_capacity(devices.len());
         if let (Some(device_ids), Some(embodied), Some(installed), true) =
@@ -261,21 +274,11 @@ impl Fleet {
                 let regions = regions?;
                 p.take(regions.resolve_lenient(c, "intensity", "region", "sites.region"))
             });
-        let starts = p
-            .take(intensity.column("start", "a timestamp"))
-            .and_then(|c| p.take(times(c, "intensity", "start")));
-        let ends = intensity
-            .optional("end")
-            .and_then(|a| p.take(times(a, "intensity", "end")));
-        let c = p
-            .take(intensity.column("gco2e_per_kwh", "a float >= 0"))
-            .and_then(|c| p.take(floats(c, "intensity", "gco2e_per_kwh")));
-        let cfe = intensity
-            .optional("cfe")
-            .and_then(|a| p.take(floats(a, "intensity", "cfe")));
-        let residual = intensity
-            .optional("residual_gco2e_per_kwh")
-            .and_then(|a| p.take(floats(a, "intensity", "residual_gco2e_per_kwh")));
+        let starts = req_times(intensity, "start", "a timestamp", p);
+        let ends = opt_times(intensity, "end", p);
+        let c = req_floats(intensity, "gco2e_per_kwh", "a float >= 0", p);
+        let cfe = opt_floats(intensity, "cfe", p);
+        let residual = opt_floats(intensity, "residual_gco2e_per_kwh", p);
         let mut grid_rows = Vec::with_capacity(intensity.len());
         if let (Some(regions), Some(reg), Some(starts), Some(c)) = (regions, &reg, &starts, &c) {
             for row in 0..intensity.len() {
@@ -364,14 +367,10 @@ impl Fleet {
                     let ids = device_ids.as_ref()?;
                     ids.resolve_each(c, "allocations", "device_id", "devices.device_id", p)
                 });
-            let s = p
-                .take(a.column("start", "a timestamp"))
-                .and_then(|c| p.take(times(c, "allocations", "start")));
-            let e = p
-                .take(a.column("end", "a timestamp"))
-                .and_then(|c| p.take(times(c, "allocations", "end")));
+            let s = req_times(a, "start", "a timestamp", p);
+            let e = req_times(a, "end", "a timestamp", p);
             let share_col = a.optional("share");
-            let share = share_col.and_then(|c| p.take(floats(c, "allocations", "share")));
+            let share = opt_floats(a, "share", p);
             let share_nulls = share_col.and_then(|c| c.logical_nulls());
             if let (Some(dev), Some(s), Some(e), Some(device_ids)) = (&dev, &s, &e, &device_ids) {
                 for row in 0..a.len() {

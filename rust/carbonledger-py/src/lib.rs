@@ -27,17 +27,10 @@ fn class_name(kind: ErrorKind) -> &'static str {
 }
 
 fn exception(py: Python<'_>, e: Error) -> PyErr {
-    let name = match e.kind {
-        ErrorKind::Schema => "SchemaError",
-        ErrorKind::Input => "InputError",
-        ErrorKind::UnknownId => "UnknownIdError",
-        ErrorKind::Coverage => "CoverageError",
-        ErrorKind::Overlap => "OverlapError",
-        ErrorKind::Order => "OrderError",
-        ErrorKind::InvalidSample => "InvalidSampleError",
-        ErrorKind::Interrupted => return pyo3::exceptions::PyKeyboardInterrupt::new_err(e.message),
-        ErrorKind::Internal => "InternalError",
-    };
+    if e.kind == ErrorKind::Interrupted {
+        return pyo3::exceptions::PyKeyboardInterrupt::new_err(e.message);
+    }
+    let name = class_name(e.kind);
     match py
         .import("carbonledger.exceptions")
         .and_then(|m| m.getattr(name))
