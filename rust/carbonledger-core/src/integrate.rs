@@ -25,6 +25,70 @@ pub struct Stats {
 /// A null timestamp inside a partitioned batch.
 pub const NULL_TS: i64 = i64::MIN;
 
+/// Samples a hot run sums plainly before it is folded into the piece's
+/// compensated sum (bounds the rounding of the plain sum).
+const RUN_MAX: u32 = 1 << 12;
+
+/// The part of a device's state that the common case touches, in one cache
+/// line: valid power samples in increasing time whose segments stay inside
+/// the current piece and the period, with no gap. The pending point `pts`
+/// becomes final once a later valid sample arrives; then the segment
+/// `qt -> pts` is integrated. Anything else goes to `DeviceState::push`
+/// after `settle`; `arm` starts the next run.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
+pub struct Hot {
+    pts: i64,
+    pmean: f64,
+    qt: i64,
+    qv: f64,
+    /// Segments must end by here: the piece end and the clip end.
+    limit: i64,
+    energy: f64,
+    taken: u32,
+}
+
+impl Hot {
+    /// Takes nothing: every sample goes to the general path.
+    pub const OFF: Hot = Hot {
+        pts: i64::MAX,
+        pmean: 0.0,
+        qt: i64::MAX,
+        qv: 0.0,
+        limit: i64::MIN,
+        energy: 0.0,
+        taken: 0,
+    };
+
+    /// Take one sample if the common case holds; `false` leaves the state
+    /// untouched for the general path. `t` is `NULL_TS` for a null timestamp.
+    #[inline(always)]
+    pub fn take(&mut self, t: i64, v: f64, max_gap: i64, linear: bool) -> bool {
+        // Non-short-circuit: one branch, not six.
+        let ok = (t > self.pts)
+            & (v >= 0.0)
+            & (v < f64::INFINITY)
+            & (self.pts - self.qt <= max_gap)
+            & (self.pts <= self.limit)
+            & (self.taken < RUN_MAX);
+        if !ok {
+            return false;
+        }
+        let len_s = (self.pts - self.qt) as f64 / 1e9;
+        self.energy += if linear {
+            0.5 * (self.qv + self.pmean) * len_s
+        } else {
+            self.qv * len_s
+        };
+        self.qt = self.pts;
+        self.qv = self.pmean;
+        self.pts = t;
+        self.pmean = v;
+        self.taken += 1;
+        true
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     ts: i64,
@@ -56,71 +120,43 @@ impl DeviceState {
         }
     }
 
-    /// Take one device's run of rows from a batch, in input order.
-    pub fn push_slice(&mut self, ctx: &DeviceCtx<'_>, samples: &[(i64, f64)]) -> Result<()> {
-        let mut i = 0;
-        while i < samples.len() {
-            i += self.fast_run(ctx, &samples[i..]);
-            if i < samples.len() {
-                let (t, v) = samples[i];
-                self.push(ctx, (t != NULL_TS).then_some(t), v)?;
-                i += 1;
-            }
+    /// Fold a hot run back into the state, before the general `push` takes
+    /// a sample and at the end of input.
+    pub fn settle(&mut self, hot: &mut Hot) {
+        if hot.taken > 0 {
+            let cur = self.main.as_mut().expect("armed only with an open cursor");
+            cur.add_energy(hot.energy, hot.qt);
+            self.prev = Some((hot.qt, hot.qv));
+            self.pending = Some(Pending {
+                ts: hot.pts,
+                mean: hot.pmean,
+                n: 1,
+            });
+            self.stats.samples += u64::from(hot.taken);
+            self.stats.last_ts = Some(hot.pts);
         }
-        Ok(())
+        *hot = Hot::OFF;
     }
 
-    /// The common case without the general machinery: valid power samples in
-    /// strictly increasing time whose segments stay inside the current piece
-    /// and the period, no gap. Returns how many samples it took; the general
-    /// `push` handles the first one it cannot (and everything else).
-    #[inline]
-    fn fast_run(&mut self, ctx: &DeviceCtx<'_>, samples: &[(i64, f64)]) -> usize {
+    /// The hot state that continues from here, or `Hot::OFF` when the next
+    /// sample needs the general machinery (counters, duplicates pending, no
+    /// point yet, no open piece).
+    pub fn arm(&self, ctx: &DeviceCtx<'_>) -> Hot {
         if ctx.counters {
-            return 0;
+            return Hot::OFF;
         }
-        let (Some(mut p), Some((mut qt, mut qv)), Some(cur)) =
-            (self.pending, self.prev, self.main.as_mut())
-        else {
-            return 0;
-        };
-        if p.n != 1 || cur.pos != qt {
-            return 0;
+        match (self.pending, self.prev, self.main.as_ref()) {
+            (Some(p), Some((qt, qv)), Some(cur)) if p.n == 1 && cur.pos == qt => Hot {
+                pts: p.ts,
+                pmean: p.mean,
+                qt,
+                qv,
+                limit: cur.piece_end().min(ctx.clip.1),
+                energy: 0.0,
+                taken: 0,
+            },
+            _ => Hot::OFF,
         }
-        let linear = ctx.opts.interpolation == Interpolation::Linear;
-        let max_gap = ctx.opts.max_gap_ns;
-        // Segments must end by the piece end and the clip end.
-        let limit = cur.piece_end().min(ctx.clip.1);
-        let mut energy = 0.0;
-        let mut taken = 0;
-        for &(t, v) in samples {
-            // The pending point p is final once a later valid sample arrives;
-            // then the segment q -> p is emitted.
-            if !(t > p.ts && v.is_finite() && v >= 0.0 && p.ts - qt <= max_gap && p.ts <= limit) {
-                break;
-            }
-            let len_s = (p.ts - qt) as f64 / 1e9;
-            energy += if linear {
-                0.5 * (qv + p.mean) * len_s
-            } else {
-                qv * len_s
-            };
-            (qt, qv) = (p.ts, p.mean);
-            p = Pending {
-                ts: t,
-                mean: v,
-                n: 1,
-            };
-            taken += 1;
-        }
-        if taken > 0 {
-            cur.add_energy(energy, qt);
-            self.prev = Some((qt, qv));
-            self.pending = Some(p);
-            self.stats.samples += taken as u64;
-            self.stats.last_ts = Some(p.ts);
-        }
-        taken
     }
 
     /// Take one input row. `ts` is `None` for a null timestamp.

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::KeyIndex;
 use crate::inputs::Fleet;
-use crate::integrate::{DeviceState, NULL_TS};
+use crate::integrate::{DeviceState, Hot, NULL_TS};
 use crate::ledger::DeviceCtx;
 use crate::options::Options;
 use crate::report::{self, Output};
@@ -21,13 +21,11 @@ use crate::timeline::{
 /// Batches decoded ahead of the one being integrated.
 const READ_AHEAD: usize = 4;
 
-/// Batches at least this long are partitioned by device on all threads.
-const PARALLEL_PARTITION_ROWS: usize = 1 << 16;
+/// Batches shorter than this run on one thread.
+const PARALLEL_ROWS: usize = 1 << 16;
 
-/// Where the partition writes; each chunk writes only its own slots.
-struct PartPtr(*mut (i64, f64));
-// SAFETY: shared only for writes to disjoint slots (see `Engine::feed`).
-unsafe impl Sync for PartPtr {}
+/// Rows a worker picks out of a batch at a time (its devices' rows).
+const BLOCK: usize = 4096;
 
 /// Which value column the power table carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +94,14 @@ pub fn power_value_kind(schema: &Schema, ids: &KeyIndex) -> Result<ValueKind> {
     Ok(kind)
 }
 
+/// One batch's columns, rows resolved to device indices.
+struct Rows<'a> {
+    dev: &'a [u32],
+    ts: &'a [i64],
+    nulls: Option<&'a arrow_buffer::NullBuffer>,
+    vals: &'a [f64],
+}
+
 /// A sample held for sorting: (timestamp or null, value).
 type HeldSample = (Option<i64>, f64);
 
@@ -116,14 +122,13 @@ pub struct Engine {
     opts: Options,
     kind: ValueKind,
     states: Vec<DeviceState>,
+    /// The common-case part of each device's state (`Hot::OFF` when idle).
+    hot: Vec<Hot>,
     /// `sort=True`: every device's samples, held until the end.
     held: Option<Vec<Vec<HeldSample>>>,
     pool: rayon::ThreadPool,
-    /// Scratch reused across batches.
+    /// Scratch reused across batches: each row's device index.
     rows: Vec<u32>,
-    offsets: Vec<u32>,
-    fill: Vec<u32>,
-    part: Vec<(i64, f64)>,
 }
 
 impl Engine {
@@ -175,6 +180,7 @@ impl Engine {
             .build()
             .map_err(|e| Error::internal(format!("cannot start worker threads: {e}")))?;
         let held = opts.sort.then(|| vec![Vec::new(); fleet.devices.len()]);
+        let hot = vec![Hot::OFF; fleet.devices.len()];
         Ok(Self {
             fleet,
             grids,
@@ -184,12 +190,10 @@ impl Engine {
             opts,
             kind,
             states,
+            hot,
             held,
             pool,
             rows: Vec::new(),
-            offsets: Vec::new(),
-            fill: Vec::new(),
-            part: Vec::new(),
         })
     }
 
@@ -239,103 +243,112 @@ impl Engine {
             return Ok(());
         }
 
-        // Partition the rows by device (a stable counting sort) into
-        // contiguous per-device runs, so each state machine reads its samples
-        // sequentially however the dump interleaves devices. The rows are cut
-        // into one chunk per thread: each chunk counts its devices, then
-        // scatters into its own slots, so chunks write disjoint places.
+        // Each worker owns a contiguous range of devices and walks the whole
+        // batch in row order, taking its devices' rows: no reordering, and
+        // every device sees its samples in input order on one thread, so the
+        // result does not depend on the thread count.
         let n_dev = self.states.len();
-        let n = rows.len();
-        let chunks = if n >= PARALLEL_PARTITION_ROWS {
-            self.pool.current_num_threads().clamp(1, 8)
+        let workers = if rows.len() >= PARALLEL_ROWS {
+            self.pool.current_num_threads().clamp(1, n_dev.max(1))
         } else {
             1
         };
-        let chunk_len = n.div_ceil(chunks);
-        let mut fill = std::mem::take(&mut self.fill);
-        fill.clear();
-        fill.resize(chunks * n_dev, 0);
-        self.pool.install(|| {
-            fill.par_chunks_mut(n_dev)
-                .zip(rows.par_chunks(chunk_len))
-                .for_each(|(count, rs)| {
-                    for &d in rs {
-                        count[d as usize] += 1;
-                    }
-                })
-        });
-        let mut offsets = std::mem::take(&mut self.offsets);
-        offsets.clear();
-        offsets.resize(n_dev + 1, 0);
-        let mut next = 0u32;
-        for (d, offset) in offsets[..n_dev].iter_mut().enumerate() {
-            *offset = next;
-            for c in 0..chunks {
-                let k = c * n_dev + d;
-                let count = fill[k];
-                fill[k] = next;
-                next += count;
-            }
-        }
-        offsets[n_dev] = next;
-        let mut part = std::mem::take(&mut self.part);
-        part.resize(n, (0, 0.0));
-        let out = PartPtr(part.as_mut_ptr());
-        let out = &out;
-        let nulls = ts.nulls.as_ref();
-        let ts_values = &ts.values;
-        let vals = &vals;
-        self.pool.install(|| {
-            fill.par_chunks_mut(n_dev)
-                .zip(rows.par_chunks(chunk_len))
-                .enumerate()
-                .for_each(|(c, (slots, rs))| {
-                    let base = c * chunk_len;
-                    for (j, &d) in rs.iter().enumerate() {
-                        let r = base + j;
-                        let slot = &mut slots[d as usize];
-                        let k = *slot as usize;
-                        *slot += 1;
-                        // A null timestamp travels as i64::MIN: an invalid sample.
-                        let t = if nulls.is_some_and(|m| m.is_null(r)) {
-                            NULL_TS
-                        } else {
-                            ts_values[r]
-                        };
-                        // SAFETY: chunk c owns slots [start(c, d), start(c, d) +
-                        // count(c, d)) of each device d: disjoint across chunks
-                        // and devices, and all below n = part.len().
-                        unsafe { out.0.add(k).write((t, vals[r])) };
-                    }
-                })
-        });
-        self.rows = rows;
-        self.fill = fill;
-
+        let per = n_dev.div_ceil(workers).max(1);
         let mut states = std::mem::take(&mut self.states);
+        let mut hot = std::mem::take(&mut self.hot);
         let this = &*self;
-        let result = this.pool.install(|| {
+        let batch = Rows {
+            dev: &rows,
+            ts: &ts.values,
+            nulls: ts.nulls.as_ref(),
+            vals: &vals,
+        };
+        let first_error = this.pool.install(|| {
             states
-                .par_iter_mut()
+                .par_chunks_mut(per)
+                .zip(hot.par_chunks_mut(per))
                 .enumerate()
-                .with_min_len(16)
-                .map(|(i, st)| {
-                    let range = offsets[i] as usize..offsets[i + 1] as usize;
-                    if range.is_empty() {
-                        return Ok(());
-                    }
-                    st.push_slice(&this.ctx(i), &part[range])
+                .map(|(w, (st, hot))| this.run(&batch, w * per, st, hot, workers == 1))
+                .reduce(|| None, |a, b| match (a, b) {
+                    (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+                    (a, b) => a.or(b),
                 })
-                .reduce(|| Ok(()), |a, b| a.and(b))
         });
         self.states = states;
-        self.offsets = offsets;
-        self.part = part;
-        result
+        self.hot = hot;
+        self.rows = rows;
+        // The error of the earliest row: the same whatever the thread count.
+        match first_error {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// One worker's pass over a batch: the rows of devices `lo..lo +
+    /// states.len()`, in row order. Returns the first error and its row.
+    fn run(
+        &self,
+        batch: &Rows<'_>,
+        lo: usize,
+        states: &mut [DeviceState],
+        hot: &mut [Hot],
+        all_mine: bool,
+    ) -> Option<(usize, Error)> {
+        let max_gap = self.opts.max_gap_ns;
+        let linear = self.opts.interpolation == crate::options::Interpolation::Linear;
+        let n_mine = states.len() as u32;
+        let mut sample = |r: usize| -> Result<()> {
+            let d = (batch.dev[r] - lo as u32) as usize;
+            let t = if batch.nulls.is_some_and(|m| m.is_null(r)) {
+                NULL_TS
+            } else {
+                batch.ts[r]
+            };
+            let v = batch.vals[r];
+            let h = &mut hot[d];
+            if h.take(t, v, max_gap, linear) {
+                return Ok(());
+            }
+            let st = &mut states[d];
+            let ctx = self.ctx(lo + d);
+            st.settle(h);
+            st.push(&ctx, (t != NULL_TS).then_some(t), v)?;
+            *h = st.arm(&ctx);
+            Ok(())
+        };
+        let n = batch.dev.len();
+        if all_mine {
+            for r in 0..n {
+                if let Err(e) = sample(r) {
+                    return Some((r, e));
+                }
+            }
+            return None;
+        }
+        // Pick this worker's rows a block at a time, without a branch per row.
+        let mut picked = [0u32; BLOCK];
+        let lo32 = lo as u32;
+        for start in (0..n).step_by(BLOCK) {
+            let end = (start + BLOCK).min(n);
+            let mut k = 0;
+            for (r, &d) in batch.dev[start..end].iter().enumerate() {
+                picked[k] = (start + r) as u32;
+                k += usize::from(d.wrapping_sub(lo32) < n_mine);
+            }
+            for &r in &picked[..k] {
+                if let Err(e) = sample(r as usize) {
+                    return Some((r as usize, e));
+                }
+            }
+        }
+        None
     }
 
     /// Close the books and build the result tables.
     pub fn finish(mut self) -> Result<Output> {
+        for (st, h) in self.states.iter_mut().zip(self.hot.iter_mut()) {
+            st.settle(h);
+        }
         if let Some(mut held) = self.held.take() {
             let mut states = std::mem::take(&mut self.states);
             let this = &self;
