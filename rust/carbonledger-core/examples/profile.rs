@@ -1,7 +1,14 @@
 //! A synthetic in-memory fleet pushed through the engine, for profiling:
-//! `cargo run --release --example profile -- DEVICES SAMPLES_PER_DEVICE [time|device] [threads]`
+//! `cargo run --release --example profile -- DEVICES SAMPLES_PER_DEVICE [time|device] [threads] [dict|str]`
+//!
+//! Device ids are dictionary-encoded by default, as carbonledger's Parquet
+//! scan reads them; `str` keeps plain strings.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray};
 
 use carbonledger_core::{account, Inputs, Options};
 
@@ -14,7 +21,10 @@ fn main() {
     let n_per: usize = args.get(2).map_or(10_000, |s| s.parse().unwrap());
     let time_order = args.get(3).is_none_or(|s| s == "time");
     let threads: Option<usize> = args.get(4).map(|s| s.parse().unwrap());
-    let f = synthetic::fleet(n_dev, n_per, time_order);
+    let mut f = synthetic::fleet(n_dev, n_per, time_order);
+    if args.get(5).is_none_or(|s| s == "dict") {
+        f.power = f.power.iter().map(dictionary_ids).collect();
+    }
     let inputs = Inputs {
         devices: &f.devices,
         sites: &f.sites,
@@ -45,4 +55,14 @@ fn main() {
             out.devices.num_rows()
         );
     }
+}
+
+fn dictionary_ids(b: &RecordBatch) -> RecordBatch {
+    let strs = b.column(0).as_any().downcast_ref::<StringArray>().expect("strings");
+    let ids: ArrayRef = Arc::new(strs.iter().collect::<DictionaryArray<Int32Type>>());
+    let mut cols: Vec<(&str, ArrayRef)> = vec![("device_id", ids)];
+    for (i, name) in ["ts", "power_w"].into_iter().enumerate() {
+        cols.push((name, b.column(i + 1).clone()));
+    }
+    synthetic::batch(cols)
 }

@@ -44,7 +44,8 @@ pub struct Hot {
     qv: f64,
     /// Segments must end by here: the piece end and the clip end.
     limit: i64,
-    energy: f64,
+    /// Energy of the run in W ns (J x 1e9): one division when it is folded.
+    energy_wns: f64,
     taken: u32,
 }
 
@@ -56,7 +57,7 @@ impl Hot {
         qt: i64::MAX,
         qv: 0.0,
         limit: i64::MIN,
-        energy: 0.0,
+        energy_wns: 0.0,
         taken: 0,
     };
 
@@ -74,11 +75,11 @@ impl Hot {
         if !ok {
             return false;
         }
-        let len_s = (self.pts - self.qt) as f64 / 1e9;
-        self.energy += if linear {
-            0.5 * (self.qv + self.pmean) * len_s
+        let len_ns = (self.pts - self.qt) as f64;
+        self.energy_wns += if linear {
+            0.5 * (self.qv + self.pmean) * len_ns
         } else {
-            self.qv * len_s
+            self.qv * len_ns
         };
         self.qt = self.pts;
         self.qv = self.pmean;
@@ -125,7 +126,7 @@ impl DeviceState {
     pub fn settle(&mut self, hot: &mut Hot) {
         if hot.taken > 0 {
             let cur = self.main.as_mut().expect("armed only with an open cursor");
-            cur.add_energy(hot.energy, hot.qt);
+            cur.add_energy(hot.energy_wns / 1e9, hot.qt);
             self.prev = Some((hot.qt, hot.qv));
             self.pending = Some(Pending {
                 ts: hot.pts,
@@ -152,7 +153,7 @@ impl DeviceState {
                 qt,
                 qv,
                 limit: cur.piece_end().min(ctx.clip.1),
-                energy: 0.0,
+                energy_wns: 0.0,
                 taken: 0,
             },
             _ => Hot::OFF,

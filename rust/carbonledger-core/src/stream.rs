@@ -94,12 +94,41 @@ pub fn power_value_kind(schema: &Schema, ids: &KeyIndex) -> Result<ValueKind> {
     Ok(kind)
 }
 
-/// One batch's columns, rows resolved to device indices.
-struct Rows<'a> {
-    dev: &'a [u32],
+/// One batch's columns.
+struct Rows<'a, D> {
+    dev: D,
     ts: &'a [i64],
     nulls: Option<&'a arrow_buffer::NullBuffer>,
     vals: &'a [f64],
+}
+
+/// Each row's device index, for the engine's row loop.
+trait Devices: Sync {
+    fn at(&self, row: usize) -> u32;
+}
+
+/// Ids resolved up front.
+struct Resolved<'a>(&'a [u32]);
+
+impl Devices for Resolved<'_> {
+    #[inline(always)]
+    fn at(&self, row: usize) -> u32 {
+        self.0[row]
+    }
+}
+
+/// Dictionary keys resolved as they are read (`KeyIndex::dictionary_lut`
+/// checked every key and every value).
+struct Keyed<'a> {
+    keys: &'a [i32],
+    lut: &'a [u32],
+}
+
+impl Devices for Keyed<'_> {
+    #[inline(always)]
+    fn at(&self, row: usize) -> u32 {
+        self.lut[self.keys[row] as usize]
+    }
 }
 
 /// A sample held for sorting: (timestamp or null, value).
@@ -228,12 +257,17 @@ impl Engine {
             "power",
             col,
         )?;
+        let device_ids = &self.fleet.device_ids;
+        let (of, name) = ("devices.device_id", "device_id");
         let mut rows = std::mem::take(&mut self.rows);
         rows.clear();
-        let device_ids = &self.fleet.device_ids;
-        self.pool.install(|| {
-            device_ids.resolve_parallel(ids, "power", "device_id", "devices.device_id", &mut rows)
-        })?;
+        let keyed = match self.held {
+            Some(_) => None,
+            None => device_ids.dictionary_lut(ids, "power", name, of)?,
+        };
+        if keyed.is_none() {
+            self.pool.install(|| device_ids.resolve_parallel(ids, "power", name, of, &mut rows))?;
+        }
 
         if let Some(held) = &mut self.held {
             for (r, &d) in rows.iter().enumerate() {
@@ -243,12 +277,32 @@ impl Engine {
             return Ok(());
         }
 
-        // Each worker owns a contiguous range of devices and walks the whole
-        // batch in row order, taking its devices' rows: no reordering, and
-        // every device sees its samples in input order on one thread, so the
-        // result does not depend on the thread count.
+        let (ts, nulls, vals) = (&ts.values[..], ts.nulls.as_ref(), &vals[..]);
+        let result = match &keyed {
+            Some((keys, lut)) => self.walk_batch(&Rows {
+                dev: Keyed { keys, lut },
+                ts,
+                nulls,
+                vals,
+            }),
+            None => self.walk_batch(&Rows {
+                dev: Resolved(&rows),
+                ts,
+                nulls,
+                vals,
+            }),
+        };
+        self.rows = rows;
+        result
+    }
+
+    /// Each worker owns a contiguous range of devices and walks the whole
+    /// batch in row order, taking its devices' rows: no reordering, and every
+    /// device sees its samples in input order on one thread, so the result
+    /// does not depend on the thread count.
+    fn walk_batch<D: Devices>(&mut self, batch: &Rows<'_, D>) -> Result<()> {
         let n_dev = self.states.len();
-        let workers = if rows.len() >= PARALLEL_ROWS {
+        let workers = if batch.vals.len() >= PARALLEL_ROWS {
             self.pool.current_num_threads().clamp(1, n_dev.max(1))
         } else {
             1
@@ -257,18 +311,12 @@ impl Engine {
         let mut states = std::mem::take(&mut self.states);
         let mut hot = std::mem::take(&mut self.hot);
         let this = &*self;
-        let batch = Rows {
-            dev: &rows,
-            ts: &ts.values,
-            nulls: ts.nulls.as_ref(),
-            vals: &vals,
-        };
         let first_error = this.pool.install(|| {
             states
                 .par_chunks_mut(per)
                 .zip(hot.par_chunks_mut(per))
                 .enumerate()
-                .map(|(w, (st, hot))| this.run(&batch, w * per, st, hot, workers == 1))
+                .map(|(w, (st, hot))| this.run(batch, w * per, st, hot, workers == 1))
                 .reduce(|| None, |a, b| match (a, b) {
                     (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
                     (a, b) => a.or(b),
@@ -276,7 +324,6 @@ impl Engine {
         });
         self.states = states;
         self.hot = hot;
-        self.rows = rows;
         // The error of the earliest row: the same whatever the thread count.
         match first_error {
             Some((_, e)) => Err(e),
@@ -286,62 +333,92 @@ impl Engine {
 
     /// One worker's pass over a batch: the rows of devices `lo..lo +
     /// states.len()`, in row order. Returns the first error and its row.
-    fn run(
+    fn run<D: Devices>(
         &self,
-        batch: &Rows<'_>,
+        batch: &Rows<'_, D>,
         lo: usize,
         states: &mut [DeviceState],
         hot: &mut [Hot],
         all_mine: bool,
     ) -> Option<(usize, Error)> {
+        let n = batch.vals.len();
+        let nulls = batch.nulls.is_some();
+        if all_mine {
+            return match nulls {
+                true => self.walk::<true, D>(batch, lo, states, hot, 0..n),
+                false => self.walk::<false, D>(batch, lo, states, hot, 0..n),
+            };
+        }
+        // Pick this worker's rows a block at a time, without a branch per row.
+        let mut picked = [0u32; BLOCK];
+        let (lo32, n_mine) = (lo as u32, states.len() as u32);
+        for start in (0..n).step_by(BLOCK) {
+            let end = (start + BLOCK).min(n);
+            let mut k = 0;
+            for r in start..end {
+                picked[k] = r as u32;
+                k += usize::from(batch.dev.at(r).wrapping_sub(lo32) < n_mine);
+            }
+            let rows = picked[..k].iter().map(|&r| r as usize);
+            let failed = match nulls {
+                true => self.walk::<true, D>(batch, lo, states, hot, rows),
+                false => self.walk::<false, D>(batch, lo, states, hot, rows),
+            };
+            if failed.is_some() {
+                return failed;
+            }
+        }
+        None
+    }
+
+    /// The per-row loop: the hot state takes the common case inline, the
+    /// general state machine everything else.
+    #[inline(always)]
+    fn walk<const NULLS: bool, D: Devices>(
+        &self,
+        batch: &Rows<'_, D>,
+        lo: usize,
+        states: &mut [DeviceState],
+        hot: &mut [Hot],
+        rows: impl Iterator<Item = usize>,
+    ) -> Option<(usize, Error)> {
         let max_gap = self.opts.max_gap_ns;
         let linear = self.opts.interpolation == crate::options::Interpolation::Linear;
-        let n_mine = states.len() as u32;
-        let mut sample = |r: usize| -> Result<()> {
-            let d = (batch.dev[r] - lo as u32) as usize;
-            let t = if batch.nulls.is_some_and(|m| m.is_null(r)) {
+        for r in rows {
+            let d = batch.dev.at(r) as usize - lo;
+            // A null timestamp travels as NULL_TS: an invalid sample.
+            let t = if NULLS && batch.nulls.is_some_and(|m| m.is_null(r)) {
                 NULL_TS
             } else {
                 batch.ts[r]
             };
             let v = batch.vals[r];
-            let h = &mut hot[d];
-            if h.take(t, v, max_gap, linear) {
-                return Ok(());
-            }
-            let st = &mut states[d];
-            let ctx = self.ctx(lo + d);
-            st.settle(h);
-            st.push(&ctx, (t != NULL_TS).then_some(t), v)?;
-            *h = st.arm(&ctx);
-            Ok(())
-        };
-        let n = batch.dev.len();
-        if all_mine {
-            for r in 0..n {
-                if let Err(e) = sample(r) {
+            if !hot[d].take(t, v, max_gap, linear) {
+                if let Err(e) = self.general(&mut states[d], &mut hot[d], lo + d, t, v) {
                     return Some((r, e));
-                }
-            }
-            return None;
-        }
-        // Pick this worker's rows a block at a time, without a branch per row.
-        let mut picked = [0u32; BLOCK];
-        let lo32 = lo as u32;
-        for start in (0..n).step_by(BLOCK) {
-            let end = (start + BLOCK).min(n);
-            let mut k = 0;
-            for (r, &d) in batch.dev[start..end].iter().enumerate() {
-                picked[k] = (start + r) as u32;
-                k += usize::from(d.wrapping_sub(lo32) < n_mine);
-            }
-            for &r in &picked[..k] {
-                if let Err(e) = sample(r as usize) {
-                    return Some((r as usize, e));
                 }
             }
         }
         None
+    }
+
+    /// A sample the hot state cannot take: fold the hot run back, let the
+    /// state machine take the sample, and start the next run.
+    #[cold]
+    #[inline(never)]
+    fn general(
+        &self,
+        st: &mut DeviceState,
+        hot: &mut Hot,
+        i: usize,
+        t: i64,
+        v: f64,
+    ) -> Result<()> {
+        let ctx = self.ctx(i);
+        st.settle(hot);
+        st.push(&ctx, (t != NULL_TS).then_some(t), v)?;
+        *hot = st.arm(&ctx);
+        Ok(())
     }
 
     /// Close the books and build the result tables.
