@@ -58,7 +58,11 @@ fn main() {
 }
 
 fn dictionary_ids(b: &RecordBatch) -> RecordBatch {
-    let strs = b.column(0).as_any().downcast_ref::<StringArray>().expect("strings");
+    let strs = b
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("strings");
     let ids: ArrayRef = Arc::new(strs.iter().collect::<DictionaryArray<Int32Type>>());
     let mut cols: Vec<(&str, ArrayRef)> = vec![("device_id", ids)];
     for (i, name) in ["ts", "power_w"].into_iter().enumerate() {

@@ -64,11 +64,10 @@ impl Hot {
     /// Take one sample if the common case holds; `false` leaves the state
     /// untouched for the general path. `t` is `NULL_TS` for a null timestamp.
     #[inline(always)]
-    pub fn take(&mut self, t: i64, v: f64, max_gap: i64, linear: bool) -> bool {
+    pub fn take<const LINEAR: bool>(&mut self, t: i64, v: f64, max_gap: i64) -> bool {
         // Non-short-circuit: one branch, not six.
         let ok = (t > self.pts)
-            & (v >= 0.0)
-            & (v < f64::INFINITY)
+            & (0.0..f64::INFINITY).contains(&v)
             & (self.pts - self.qt <= max_gap)
             & (self.pts <= self.limit)
             & (self.taken < RUN_MAX);
@@ -76,7 +75,7 @@ impl Hot {
             return false;
         }
         let len_ns = (self.pts - self.qt) as f64;
-        self.energy_wns += if linear {
+        self.energy_wns += if LINEAR {
             0.5 * (self.qv + self.pmean) * len_ns
         } else {
             self.qv * len_ns

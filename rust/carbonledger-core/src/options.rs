@@ -24,6 +24,9 @@ pub struct Options {
     pub sort: bool,
     /// Worker threads; `None`: one per core.
     pub threads: Option<usize>,
+    /// Batches shorter than this are walked on one thread: splitting a short
+    /// batch across workers costs more than it saves.
+    pub parallel_min_rows: usize,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
             normalize_overlap: false,
             sort: false,
             threads: None,
+            parallel_min_rows: 1 << 16,
         }
     }
 }

@@ -21,9 +21,6 @@ use crate::timeline::{
 /// Batches decoded ahead of the one being integrated.
 const READ_AHEAD: usize = 4;
 
-/// Batches shorter than this run on one thread.
-const PARALLEL_ROWS: usize = 1 << 16;
-
 /// Rows a worker picks out of a batch at a time (its devices' rows).
 const BLOCK: usize = 4096;
 
@@ -127,7 +124,10 @@ struct Keyed<'a> {
 impl Devices for Keyed<'_> {
     #[inline(always)]
     fn at(&self, row: usize) -> u32 {
-        self.lut[self.keys[row] as usize]
+        let k = self.keys[row] as usize;
+        debug_assert!(k < self.lut.len());
+        // SAFETY: `dictionary_lut` checked 0 <= key < lut.len() for every key.
+        unsafe { *self.lut.get_unchecked(k) }
     }
 }
 
@@ -266,7 +266,8 @@ impl Engine {
             None => device_ids.dictionary_lut(ids, "power", name, of)?,
         };
         if keyed.is_none() {
-            self.pool.install(|| device_ids.resolve_parallel(ids, "power", name, of, &mut rows))?;
+            self.pool
+                .install(|| device_ids.resolve_parallel(ids, "power", name, of, &mut rows))?;
         }
 
         if let Some(held) = &mut self.held {
@@ -302,7 +303,7 @@ impl Engine {
     /// does not depend on the thread count.
     fn walk_batch<D: Devices>(&mut self, batch: &Rows<'_, D>) -> Result<()> {
         let n_dev = self.states.len();
-        let workers = if batch.vals.len() >= PARALLEL_ROWS {
+        let workers = if batch.vals.len() >= self.opts.parallel_min_rows {
             self.pool.current_num_threads().clamp(1, n_dev.max(1))
         } else {
             1
@@ -317,10 +318,13 @@ impl Engine {
                 .zip(hot.par_chunks_mut(per))
                 .enumerate()
                 .map(|(w, (st, hot))| this.run(batch, w * per, st, hot, workers == 1))
-                .reduce(|| None, |a, b| match (a, b) {
-                    (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-                    (a, b) => a.or(b),
-                })
+                .reduce(
+                    || None,
+                    |a, b| match (a, b) {
+                        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+                        (a, b) => a.or(b),
+                    },
+                )
         });
         self.states = states;
         self.hot = hot;
@@ -342,12 +346,8 @@ impl Engine {
         all_mine: bool,
     ) -> Option<(usize, Error)> {
         let n = batch.vals.len();
-        let nulls = batch.nulls.is_some();
         if all_mine {
-            return match nulls {
-                true => self.walk::<true, D>(batch, lo, states, hot, 0..n),
-                false => self.walk::<false, D>(batch, lo, states, hot, 0..n),
-            };
+            return self.walk_rows(batch, lo, states, hot, 0..n);
         }
         // Pick this worker's rows a block at a time, without a branch per row.
         let mut picked = [0u32; BLOCK];
@@ -360,10 +360,7 @@ impl Engine {
                 k += usize::from(batch.dev.at(r).wrapping_sub(lo32) < n_mine);
             }
             let rows = picked[..k].iter().map(|&r| r as usize);
-            let failed = match nulls {
-                true => self.walk::<true, D>(batch, lo, states, hot, rows),
-                false => self.walk::<false, D>(batch, lo, states, hot, rows),
-            };
+            let failed = self.walk_rows(batch, lo, states, hot, rows);
             if failed.is_some() {
                 return failed;
             }
@@ -371,10 +368,29 @@ impl Engine {
         None
     }
 
+    /// `walk` specialized for null timestamps and the interpolation rule.
+    #[inline(always)]
+    fn walk_rows<D: Devices>(
+        &self,
+        batch: &Rows<'_, D>,
+        lo: usize,
+        states: &mut [DeviceState],
+        hot: &mut [Hot],
+        rows: impl Iterator<Item = usize>,
+    ) -> Option<(usize, Error)> {
+        let linear = self.opts.interpolation == crate::options::Interpolation::Linear;
+        match (batch.nulls.is_some(), linear) {
+            (false, true) => self.walk::<false, true, D>(batch, lo, states, hot, rows),
+            (false, false) => self.walk::<false, false, D>(batch, lo, states, hot, rows),
+            (true, true) => self.walk::<true, true, D>(batch, lo, states, hot, rows),
+            (true, false) => self.walk::<true, false, D>(batch, lo, states, hot, rows),
+        }
+    }
+
     /// The per-row loop: the hot state takes the common case inline, the
     /// general state machine everything else.
     #[inline(always)]
-    fn walk<const NULLS: bool, D: Devices>(
+    fn walk<const NULLS: bool, const LINEAR: bool, D: Devices>(
         &self,
         batch: &Rows<'_, D>,
         lo: usize,
@@ -383,7 +399,6 @@ impl Engine {
         rows: impl Iterator<Item = usize>,
     ) -> Option<(usize, Error)> {
         let max_gap = self.opts.max_gap_ns;
-        let linear = self.opts.interpolation == crate::options::Interpolation::Linear;
         for r in rows {
             let d = batch.dev.at(r) as usize - lo;
             // A null timestamp travels as NULL_TS: an invalid sample.
@@ -393,7 +408,7 @@ impl Engine {
                 batch.ts[r]
             };
             let v = batch.vals[r];
-            if !hot[d].take(t, v, max_gap, linear) {
+            if !hot[d].take::<LINEAR>(t, v, max_gap) {
                 if let Err(e) = self.general(&mut states[d], &mut hot[d], lo + d, t, v) {
                     return Some((r, e));
                 }
@@ -406,14 +421,7 @@ impl Engine {
     /// state machine take the sample, and start the next run.
     #[cold]
     #[inline(never)]
-    fn general(
-        &self,
-        st: &mut DeviceState,
-        hot: &mut Hot,
-        i: usize,
-        t: i64,
-        v: f64,
-    ) -> Result<()> {
+    fn general(&self, st: &mut DeviceState, hot: &mut Hot, i: usize, t: i64, v: f64) -> Result<()> {
         let ctx = self.ctx(i);
         st.settle(hot);
         st.push(&ctx, (t != NULL_TS).then_some(t), v)?;

@@ -191,6 +191,7 @@ impl Scenario {
             normalize_overlap: false,
             sort: false,
             threads: Some(2),
+            ..Options::default()
         }
     }
 
@@ -338,6 +339,8 @@ struct Run<'a> {
     batches: Vec<Vec<Sample>>,
     /// Power (or counter values and moduli) times this.
     scale: f64,
+    /// Device ids as an Int32 dictionary, as Parquet scans read them.
+    dictionary: bool,
     opts: Options,
     sc: &'a Scenario,
 }
@@ -348,6 +351,7 @@ impl<'a> Run<'a> {
             dev_order: (0..sc.devices.len()).collect(),
             batches: vec![sc.samples.clone()],
             scale: 1.0,
+            dictionary: false,
             opts: sc.options(),
             sc,
         }
@@ -365,14 +369,30 @@ impl<'a> Run<'a> {
             intensity: &intensity,
             allocations: Some(&allocations),
         };
-        let batches: Vec<RecordBatch> = self
+        let mut schema = power_schema(sc.counters);
+        let mut batches: Vec<RecordBatch> = self
             .batches
             .iter()
             .map(|b| power_batch(sc.counters, b, self.scale))
             .collect();
+        if self.dictionary {
+            let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+            let mut fields: Vec<Field> =
+                schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields[0] = Field::new("device_id", dict.clone(), true);
+            schema = Schema::new(fields);
+            batches = batches
+                .iter()
+                .map(|b| {
+                    let mut cols = b.columns().to_vec();
+                    cols[0] = arrow_cast::cast(&cols[0], &dict).expect("dictionary ids");
+                    RecordBatch::try_new(Arc::new(schema.clone()), cols).expect("batch")
+                })
+                .collect();
+        }
         account(
             &inputs,
-            &power_schema(sc.counters),
+            &schema,
             batches.into_iter().map(Ok),
             self.opts.clone(),
             &|| false,
@@ -1305,7 +1325,9 @@ proptest! {
         assert_same_result(&sc, &base, &got, "devices table permuted")?;
     }
 
-    /// SPEC 10.2: the number of worker threads changes nothing (to `SAME_REL`).
+    /// SPEC 10.2: the number of worker threads changes nothing (to `SAME_REL`),
+    /// nor do dictionary-encoded ids. Every batch is split across the workers
+    /// however short (`parallel_min_rows`), as long batches are.
     #[test]
     fn thread_count_independence(sc in scenario()) {
         let mut rng = Rng(sc.seed ^ 0x7777);
@@ -1314,8 +1336,15 @@ proptest! {
         run.opts.threads = Some(1);
         let one = run.go();
         run.opts.threads = Some(3);
+        run.opts.parallel_min_rows = 1;
         let three = run.go();
         assert_same_result(&sc, &one, &three, "threads 1 vs 3")?;
+        run.dictionary = true;
+        let dict = run.go();
+        assert_same_result(&sc, &one, &dict, "threads 1 vs 3, dictionary ids")?;
+        run.batches = random_split(&sc.random_interleave(&mut rng), &mut rng);
+        let mixed = run.go();
+        assert_same_result(&sc, &one, &mixed, "threads 3, dictionary ids, interleaved")?;
     }
 
     /// SPEC 10.3 (and 8): explicit periods [a, c) = [a, b) + [b, c).

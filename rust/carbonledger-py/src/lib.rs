@@ -74,6 +74,7 @@ fn parse_options(
         normalize_overlap: pick("overlap", overlap, &["error", "normalize"])? == 1,
         sort,
         threads,
+        ..Options::default()
     })
 }
 
