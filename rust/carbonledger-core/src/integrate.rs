@@ -67,7 +67,9 @@ impl Hot {
     pub fn take<const LINEAR: bool>(&mut self, t: i64, v: f64, max_gap: i64) -> bool {
         // Non-short-circuit: one branch, not six.
         let ok = (t > self.pts)
-            & (0.0..f64::INFINITY).contains(&v)
+            // Finite and >= +0 in one integer compare (-0.0, also valid,
+            // takes the general path).
+            & (v.to_bits() < f64::INFINITY.to_bits())
             & (self.pts - self.qt <= max_gap)
             & (self.pts <= self.limit)
             & (self.taken < RUN_MAX);

@@ -9,14 +9,13 @@ pub struct Kbn {
 }
 
 impl Kbn {
+    /// Knuth's TwoSum gives the same exact rounding error as Neumaier's
+    /// ordered form, without a data-dependent branch.
     #[inline]
     pub fn add(&mut self, x: f64) {
         let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.comp += (self.sum - t) + x;
-        } else {
-            self.comp += (x - t) + self.sum;
-        }
+        let z = t - self.sum;
+        self.comp += (self.sum - (t - z)) + (x - z);
         self.sum = t;
     }
 

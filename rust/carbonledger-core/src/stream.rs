@@ -101,6 +101,7 @@ struct Rows<'a, D> {
 
 /// Each row's device index, for the engine's row loop.
 trait Devices: Sync {
+    fn len(&self) -> usize;
     fn at(&self, row: usize) -> u32;
 }
 
@@ -108,6 +109,10 @@ trait Devices: Sync {
 struct Resolved<'a>(&'a [u32]);
 
 impl Devices for Resolved<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
     #[inline(always)]
     fn at(&self, row: usize) -> u32 {
         self.0[row]
@@ -122,12 +127,18 @@ struct Keyed<'a> {
 }
 
 impl Devices for Keyed<'_> {
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
     #[inline(always)]
     fn at(&self, row: usize) -> u32 {
-        let k = self.keys[row] as usize;
-        debug_assert!(k < self.lut.len());
-        // SAFETY: `dictionary_lut` checked 0 <= key < lut.len() for every key.
-        unsafe { *self.lut.get_unchecked(k) }
+        // SAFETY: `walk` reads only rows below the batch length, the keys'
+        // length; `dictionary_lut` checked 0 <= key < lut.len() for every key.
+        unsafe {
+            let k = *self.keys.get_unchecked(row) as usize;
+            *self.lut.get_unchecked(k)
+        }
     }
 }
 
@@ -158,6 +169,8 @@ pub struct Engine {
     pool: rayon::ThreadPool,
     /// Scratch reused across batches: each row's device index.
     rows: Vec<u32>,
+    /// Whether the current batch may be split across workers.
+    spread: bool,
 }
 
 impl Engine {
@@ -223,6 +236,7 @@ impl Engine {
             held,
             pool,
             rows: Vec::new(),
+            spread: true,
         })
     }
 
@@ -242,6 +256,12 @@ impl Engine {
 
     /// Stream one batch of samples.
     pub fn feed(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.feed_with(batch, true)
+    }
+
+    /// `feed`, on one thread unless `spread`: when the reader is the slower
+    /// side, a second worker would only take CPU from its decoding.
+    fn feed_with(&mut self, batch: &RecordBatch, spread: bool) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -265,6 +285,7 @@ impl Engine {
             Some(_) => None,
             None => device_ids.dictionary_lut(ids, "power", name, of)?,
         };
+        self.spread = spread;
         if keyed.is_none() {
             self.pool
                 .install(|| device_ids.resolve_parallel(ids, "power", name, of, &mut rows))?;
@@ -303,7 +324,7 @@ impl Engine {
     /// does not depend on the thread count.
     fn walk_batch<D: Devices>(&mut self, batch: &Rows<'_, D>) -> Result<()> {
         let n_dev = self.states.len();
-        let workers = if batch.vals.len() >= self.opts.parallel_min_rows {
+        let workers = if self.spread && batch.vals.len() >= self.opts.parallel_min_rows {
             self.pool.current_num_threads().clamp(1, n_dev.max(1))
         } else {
             1
@@ -347,7 +368,8 @@ impl Engine {
     ) -> Option<(usize, Error)> {
         let n = batch.vals.len();
         if all_mine {
-            return self.walk_rows(batch, lo, states, hot, 0..n);
+            debug_assert_eq!(lo, 0);
+            return self.walk_rows(batch, 0, states, hot, 0..n);
         }
         // Pick this worker's rows a block at a time, without a branch per row.
         let mut picked = [0u32; BLOCK];
@@ -399,15 +421,21 @@ impl Engine {
         rows: impl Iterator<Item = usize>,
     ) -> Option<(usize, Error)> {
         let max_gap = self.opts.max_gap_ns;
+        let n = batch.vals.len();
+        // Columns of one record batch have one length; checked once here so
+        // the loop reads them unchecked.
+        assert!(batch.ts.len() == n && batch.dev.len() == n);
         for r in rows {
+            assert!(r < n);
             let d = batch.dev.at(r) as usize - lo;
             // A null timestamp travels as NULL_TS: an invalid sample.
+            // SAFETY: r < n, the length of both columns.
+            let (t, v) = unsafe { (*batch.ts.get_unchecked(r), *batch.vals.get_unchecked(r)) };
             let t = if NULLS && batch.nulls.is_some_and(|m| m.is_null(r)) {
                 NULL_TS
             } else {
-                batch.ts[r]
+                t
             };
-            let v = batch.vals[r];
             if !hot[d].take::<LINEAR>(t, v, max_gap) {
                 if let Err(e) = self.general(&mut states[d], &mut hot[d], lo + d, t, v) {
                     return Some((r, e));
@@ -513,22 +541,29 @@ pub fn account<I>(
 where
     I: Iterator<Item = Result<RecordBatch>> + Send,
 {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let mut engine = Engine::new(inputs, power_schema, opts)?;
+    // Batches decoded and not yet taken: none waiting means the reader is
+    // the bottleneck, and the engine keeps to one thread.
+    let waiting = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch>>(READ_AHEAD);
+        let waiting = &waiting;
         scope.spawn(move || {
             for batch in power {
                 let stop = batch.is_err();
+                waiting.fetch_add(1, Ordering::Relaxed);
                 if tx.send(batch).is_err() || stop {
                     break;
                 }
             }
         });
         for batch in rx {
+            let behind = waiting.fetch_sub(1, Ordering::Relaxed) > 1;
             if cancelled() {
                 return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
             }
-            engine.feed(&batch?)?;
+            engine.feed_with(&batch?, behind)?;
         }
         Ok(())
     })?;
