@@ -1,9 +1,9 @@
 //! Rust kernel benchmarks (divan): `cargo bench -p carbonledger-core --bench kernels`.
 //!
 //! - `resolve`: device ids to dense indices, string and dictionary columns;
-//! - `feed`: one 2^20-row batch through a fresh engine (partition by device,
-//!   then the per-device state machines), time-ordered and device-ordered,
-//!   one and two threads;
+//! - `feed`: one 2^20-row batch through a fresh engine (each row through its
+//!   device's state machine), time-ordered and device-ordered, one and two
+//!   threads;
 //! - `account`: the whole in-memory run, compile to result tables.
 //!
 //! Throughput is in samples (rows); 500 devices as in `make bench`.

@@ -73,12 +73,13 @@ def test_many_files_tiny_batches_equal_in_memory(
     assert peak < dataset_bytes / 4, (peak, dataset_bytes)
 
 
-def test_large_batches_partition_the_same_on_any_thread_count(
+def test_large_batches_split_across_workers_the_same_on_any_thread_count(
     fleet: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Batches past 2^16 rows are partitioned by device in one chunk per
-    thread; each device's samples keep their order, so results are equal
-    bit for bit to the one-thread partition."""
+    """Batches past 2^16 rows are split across workers by device (each worker
+    walks the batch and takes its devices' rows); each device's samples keep
+    their order on one thread, so results are equal bit for bit to one
+    thread's."""
     whole = pa.concat_tables([pq.read_table(f) for f in fleet["power_by_time"]])
     assert whole.num_rows > 1 << 18
     big = whole.combine_chunks()

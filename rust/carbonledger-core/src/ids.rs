@@ -513,14 +513,17 @@ impl KeyIndex {
     /// Int32 dictionary ids with no null key whose every dictionary value is
     /// a known id: the keys and a key -> index table, so the caller resolves
     /// each row as it reads it. `None` when any of that does not hold: then
-    /// `resolve` (which names a bad row) is the way.
+    /// `resolve` (which names a bad row) is the way. `cache` holds the last
+    /// dictionary and its table: Parquet scans repeat one dictionary across
+    /// batches, which then costs one comparison instead of a lookup per value.
     pub fn dictionary_lut<'a>(
         &self,
         arr: &'a ArrayRef,
         table: &str,
         col: &str,
         of: &str,
-    ) -> Result<Option<(&'a [i32], Vec<u32>)>> {
+        cache: &mut Option<(ArrayRef, Vec<u32>)>,
+    ) -> Result<Option<&'a [i32]>> {
         self.check_kind(arr, table, col, of)?;
         let DataType::Dictionary(k, _) = arr.data_type() else {
             return Ok(None);
@@ -529,24 +532,33 @@ impl KeyIndex {
             return Ok(None);
         }
         let d = arr.as_dictionary::<arrow_array::types::Int32Type>();
-        let mut per_value = Vec::new();
-        collect_keys(d.values(), table, col, &mut per_value)?;
-        let lut: Option<Vec<u32>> = per_value
-            .iter()
-            .map(|k| k.and_then(|k| self.lookup(k)))
-            .collect();
-        let Some(lut) = lut else {
-            return Ok(None);
-        };
+        let values = d.values();
+        if !cache
+            .as_ref()
+            .is_some_and(|(v, _)| v.as_ref() == values.as_ref())
+        {
+            let mut per_value = Vec::new();
+            collect_keys(values, table, col, &mut per_value)?;
+            let lut: Option<Vec<u32>> = per_value
+                .iter()
+                .map(|k| k.and_then(|k| self.lookup(k)))
+                .collect();
+            let Some(lut) = lut else {
+                *cache = None;
+                return Ok(None);
+            };
+            *cache = Some((values.clone(), lut));
+        }
+        let lut_len = cache.as_ref().map_or(0, |(_, l)| l.len());
         let keys = d.keys().values().as_ref();
         // Min and max vectorize; valid arrays keep keys in range anyway.
         let (min, max) = keys
             .iter()
             .fold((i32::MAX, i32::MIN), |(lo, hi), &k| (lo.min(k), hi.max(k)));
-        if !keys.is_empty() && (min < 0 || max as usize >= lut.len()) {
+        if !keys.is_empty() && (min < 0 || max as usize >= lut_len) {
             return Ok(None);
         }
-        Ok(Some((keys, lut)))
+        Ok(Some(keys))
     }
 
     fn resolve_dictionary(

@@ -22,7 +22,7 @@ pub struct Stats {
     pub resets: u64,
 }
 
-/// A null timestamp inside a partitioned batch.
+/// A null timestamp, as the engine's row loop passes it.
 pub const NULL_TS: i64 = i64::MIN;
 
 /// Samples a hot run sums plainly before it is folded into the piece's

@@ -19,7 +19,7 @@ use crate::timeline::{
 };
 
 /// Batches decoded ahead of the one being integrated.
-const READ_AHEAD: usize = 4;
+const READ_AHEAD: usize = 8;
 
 /// Rows a worker picks out of a batch at a time (its devices' rows).
 const BLOCK: usize = 4096;
@@ -171,6 +171,8 @@ pub struct Engine {
     rows: Vec<u32>,
     /// Whether the current batch may be split across workers.
     spread: bool,
+    /// The last dictionary of ids and its key -> device table.
+    lut: Option<(arrow_array::ArrayRef, Vec<u32>)>,
 }
 
 impl Engine {
@@ -237,6 +239,7 @@ impl Engine {
             pool,
             rows: Vec::new(),
             spread: true,
+            lut: None,
         })
     }
 
@@ -283,7 +286,7 @@ impl Engine {
         rows.clear();
         let keyed = match self.held {
             Some(_) => None,
-            None => device_ids.dictionary_lut(ids, "power", name, of)?,
+            None => device_ids.dictionary_lut(ids, "power", name, of, &mut self.lut)?,
         };
         self.spread = spread;
         if keyed.is_none() {
@@ -300,20 +303,23 @@ impl Engine {
         }
 
         let (ts, nulls, vals) = (&ts.values[..], ts.nulls.as_ref(), &vals[..]);
-        let result = match &keyed {
-            Some((keys, lut)) => self.walk_batch(&Rows {
+        let cache = self.lut.take();
+        let result = match (keyed, &cache) {
+            (Some(keys), Some((_, lut))) => self.walk_batch(&Rows {
                 dev: Keyed { keys, lut },
                 ts,
                 nulls,
                 vals,
             }),
-            None => self.walk_batch(&Rows {
+            (Some(_), None) => Err(Error::internal("dictionary ids without their table")),
+            (None, _) => self.walk_batch(&Rows {
                 dev: Resolved(&rows),
                 ts,
                 nulls,
                 vals,
             }),
         };
+        self.lut = cache;
         self.rows = rows;
         result
     }
