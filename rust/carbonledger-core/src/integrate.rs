@@ -29,9 +29,16 @@ pub const NULL_TS: i64 = i64::MIN;
 /// compensated sum (bounds the rounding of the plain sum).
 const RUN_MAX: u32 = 1 << 12;
 
+/// How a hot run turns two consecutive points into energy: the `Shape` of
+/// its segments (`take`'s const parameter).
+pub const LINEAR: u8 = 0;
+pub const HOLD: u8 = 1;
+pub const COUNTER: u8 = 2;
+
 /// The part of a device's state that the common case touches, in one cache
-/// line: valid power samples in increasing time whose segments stay inside
-/// the current piece and the period, with no gap. The pending point `pts`
+/// line: valid samples in increasing time whose segments stay inside the
+/// current piece and the period, with no gap (and, for counters, no step
+/// back: no wrap or reset). The pending point `pts`
 /// becomes final once a later valid sample arrives; then the segment
 /// `qt -> pts` is integrated. Anything else goes to `DeviceState::push`
 /// after `settle`; `arm` starts the next run.
@@ -44,8 +51,9 @@ pub struct Hot {
     qv: f64,
     /// Segments must end by here: the piece end and the clip end.
     limit: i64,
-    /// Energy of the run in W ns (J x 1e9): one division when it is folded.
-    energy_wns: f64,
+    /// Energy of the run: W ns (J x 1e9) for power, one division when it is
+    /// folded; J for counters.
+    energy: f64,
     taken: u32,
 }
 
@@ -57,14 +65,17 @@ impl Hot {
         qt: i64::MAX,
         qv: 0.0,
         limit: i64::MIN,
-        energy_wns: 0.0,
+        energy: 0.0,
         taken: 0,
     };
 
     /// Take one sample if the common case holds; `false` leaves the state
     /// untouched for the general path. `t` is `NULL_TS` for a null timestamp.
     #[inline(always)]
-    pub fn take<const LINEAR: bool>(&mut self, t: i64, v: f64, max_gap: i64) -> bool {
+    pub fn take<const RULE: u8>(&mut self, t: i64, v: f64, max_gap: i64) -> bool {
+        // A counter's segment is its rise, booked only when it does not go
+        // back (the general path handles wraps and resets).
+        let rise = self.pmean - self.qv;
         // Non-short-circuit: one branch, not six.
         let ok = (t > self.pts)
             // Finite and >= +0 in one integer compare (-0.0, also valid,
@@ -72,15 +83,16 @@ impl Hot {
             & (v.to_bits() < f64::INFINITY.to_bits())
             & (self.pts - self.qt <= max_gap)
             & (self.pts <= self.limit)
-            & (self.taken < RUN_MAX);
+            & (self.taken < RUN_MAX)
+            & (RULE != COUNTER || rise >= 0.0);
         if !ok {
             return false;
         }
         let len_ns = (self.pts - self.qt) as f64;
-        self.energy_wns += if LINEAR {
-            0.5 * (self.qv + self.pmean) * len_ns
-        } else {
-            self.qv * len_ns
+        self.energy += match RULE {
+            LINEAR => 0.5 * (self.qv + self.pmean) * len_ns,
+            HOLD => self.qv * len_ns,
+            _ => rise,
         };
         self.qt = self.pts;
         self.qv = self.pmean;
@@ -124,10 +136,15 @@ impl DeviceState {
 
     /// Fold a hot run back into the state, before the general `push` takes
     /// a sample and at the end of input.
-    pub fn settle(&mut self, hot: &mut Hot) {
+    pub fn settle(&mut self, hot: &mut Hot, counters: bool) {
         if hot.taken > 0 {
             let cur = self.main.as_mut().expect("armed only with an open cursor");
-            cur.add_energy(hot.energy_wns / 1e9, hot.qt);
+            let joules = if counters {
+                hot.energy
+            } else {
+                hot.energy / 1e9
+            };
+            cur.add_energy(joules, hot.qt);
             self.prev = Some((hot.qt, hot.qv));
             self.pending = Some(Pending {
                 ts: hot.pts,
@@ -141,12 +158,9 @@ impl DeviceState {
     }
 
     /// The hot state that continues from here, or `Hot::OFF` when the next
-    /// sample needs the general machinery (counters, duplicates pending, no
-    /// point yet, no open piece).
+    /// sample needs the general machinery (duplicates pending, no point yet,
+    /// no open piece).
     pub fn arm(&self, ctx: &DeviceCtx<'_>) -> Hot {
-        if ctx.counters {
-            return Hot::OFF;
-        }
         match (self.pending, self.prev, self.main.as_ref()) {
             (Some(p), Some((qt, qv)), Some(cur)) if p.n == 1 && cur.pos == qt => Hot {
                 pts: p.ts,
@@ -154,7 +168,7 @@ impl DeviceState {
                 qt,
                 qv,
                 limit: cur.piece_end().min(ctx.clip.1),
-                energy_wns: 0.0,
+                energy: 0.0,
                 taken: 0,
             },
             _ => Hot::OFF,

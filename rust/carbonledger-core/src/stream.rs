@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::KeyIndex;
 use crate::inputs::Fleet;
-use crate::integrate::{DeviceState, Hot, NULL_TS};
+use crate::integrate::{DeviceState, Hot, COUNTER, HOLD, LINEAR, NULL_TS};
 use crate::ledger::DeviceCtx;
 use crate::options::Options;
 use crate::report::{self, Output};
@@ -396,7 +396,7 @@ impl Engine {
         None
     }
 
-    /// `walk` specialized for null timestamps and the interpolation rule.
+    /// `walk` specialized for null timestamps and the segment rule.
     #[inline(always)]
     fn walk_rows<D: Devices>(
         &self,
@@ -406,19 +406,25 @@ impl Engine {
         hot: &mut [Hot],
         rows: impl Iterator<Item = usize>,
     ) -> Option<(usize, Error)> {
-        let linear = self.opts.interpolation == crate::options::Interpolation::Linear;
-        match (batch.nulls.is_some(), linear) {
-            (false, true) => self.walk::<false, true, D>(batch, lo, states, hot, rows),
-            (false, false) => self.walk::<false, false, D>(batch, lo, states, hot, rows),
-            (true, true) => self.walk::<true, true, D>(batch, lo, states, hot, rows),
-            (true, false) => self.walk::<true, false, D>(batch, lo, states, hot, rows),
+        let rule = match (self.kind, self.opts.interpolation) {
+            (ValueKind::EnergyJ, _) => COUNTER,
+            (ValueKind::PowerW, crate::options::Interpolation::Linear) => LINEAR,
+            (ValueKind::PowerW, crate::options::Interpolation::Previous) => HOLD,
+        };
+        match (batch.nulls.is_some(), rule) {
+            (false, LINEAR) => self.walk::<false, LINEAR, D>(batch, lo, states, hot, rows),
+            (false, HOLD) => self.walk::<false, HOLD, D>(batch, lo, states, hot, rows),
+            (false, _) => self.walk::<false, COUNTER, D>(batch, lo, states, hot, rows),
+            (true, LINEAR) => self.walk::<true, LINEAR, D>(batch, lo, states, hot, rows),
+            (true, HOLD) => self.walk::<true, HOLD, D>(batch, lo, states, hot, rows),
+            (true, _) => self.walk::<true, COUNTER, D>(batch, lo, states, hot, rows),
         }
     }
 
     /// The per-row loop: the hot state takes the common case inline, the
     /// general state machine everything else.
     #[inline(always)]
-    fn walk<const NULLS: bool, const LINEAR: bool, D: Devices>(
+    fn walk<const NULLS: bool, const RULE: u8, D: Devices>(
         &self,
         batch: &Rows<'_, D>,
         lo: usize,
@@ -442,7 +448,7 @@ impl Engine {
             } else {
                 t
             };
-            if !hot[d].take::<LINEAR>(t, v, max_gap) {
+            if !hot[d].take::<RULE>(t, v, max_gap) {
                 if let Err(e) = self.general(&mut states[d], &mut hot[d], lo + d, t, v) {
                     return Some((r, e));
                 }
@@ -457,7 +463,7 @@ impl Engine {
     #[inline(never)]
     fn general(&self, st: &mut DeviceState, hot: &mut Hot, i: usize, t: i64, v: f64) -> Result<()> {
         let ctx = self.ctx(i);
-        st.settle(hot);
+        st.settle(hot, ctx.counters);
         st.push(&ctx, (t != NULL_TS).then_some(t), v)?;
         *hot = st.arm(&ctx);
         Ok(())
@@ -465,8 +471,9 @@ impl Engine {
 
     /// Close the books and build the result tables.
     pub fn finish(mut self) -> Result<Output> {
+        let counters = self.kind == ValueKind::EnergyJ;
         for (st, h) in self.states.iter_mut().zip(self.hot.iter_mut()) {
-            st.settle(h);
+            st.settle(h, counters);
         }
         if let Some(mut held) = self.held.take() {
             let mut states = std::mem::take(&mut self.states);
