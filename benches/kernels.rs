@@ -3,7 +3,7 @@
 //! - `resolve`: device ids to dense indices, string and dictionary columns;
 //! - `feed`: one 2^20-row batch through a fresh engine (each row through its
 //!   device's state machine), time-ordered and device-ordered, one and two
-//!   threads;
+//!   threads, and time-ordered energy counters on one thread;
 //! - `account`: the whole in-memory run, compile to result tables.
 //!
 //! Throughput is in samples (rows); 500 devices as in `make bench`.
@@ -61,9 +61,12 @@ fn resolve(bencher: Bencher, layout: &str) {
     });
 }
 
-#[divan::bench(args = [("time", 1), ("time", 2), ("device", 1), ("device", 2)])]
+#[divan::bench(args = [("time", 1), ("time", 2), ("device", 1), ("device", 2), ("time, counters", 1)])]
 fn feed(bencher: Bencher, (order, threads): (&str, usize)) {
-    let f = synthetic::fleet(DEVICES, PER_DEVICE, order == "time");
+    let mut f = synthetic::fleet(DEVICES, PER_DEVICE, order.starts_with("time"));
+    if order.ends_with("counters") {
+        f.power = synthetic::counters(&f.power);
+    }
     let batch = f.power[0].clone();
     let schema = f.schema();
     let opts = Options {

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow_array::{
+    Array, ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+};
 use arrow_schema::{Field, Schema};
 use carbonledger_core::Table;
 
@@ -129,4 +131,37 @@ pub fn fleet(n_dev: usize, n_per: usize, time_order: bool) -> Fleet {
         power,
         samples: n,
     }
+}
+
+/// The same samples as cumulative energy counters (`energy_j`): each device's
+/// running sum of power x 1 s over the batches, in their order.
+pub fn counters(power: &[RecordBatch]) -> Vec<RecordBatch> {
+    let mut total: std::collections::HashMap<String, f64> = Default::default();
+    power
+        .iter()
+        .map(|b| {
+            let ids = b
+                .column(0)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("ids");
+            let p = b
+                .column(2)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .expect("power");
+            let e: Float64Array = (0..b.num_rows())
+                .map(|r| {
+                    let sum = total.entry(ids.value(r).to_string()).or_default();
+                    *sum += p.value(r);
+                    Some(*sum)
+                })
+                .collect();
+            batch(vec![
+                ("device_id", b.column(0).clone()),
+                ("ts", b.column(1).clone()),
+                ("energy_j", Arc::new(e) as ArrayRef),
+            ])
+        })
+        .collect()
 }

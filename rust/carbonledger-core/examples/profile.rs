@@ -1,8 +1,9 @@
 //! A synthetic in-memory fleet pushed through the engine, for profiling:
-//! `cargo run --release --example profile -- DEVICES SAMPLES_PER_DEVICE [time|device] [threads] [dict|str]`
+//! `cargo run --release --example profile -- DEVICES SAMPLES_PER_DEVICE [time|device] [threads] [dict|str] [power|counters]`
 //!
 //! Device ids are dictionary-encoded by default, as carbonledger's Parquet
-//! scan reads them; `str` keeps plain strings.
+//! scan reads them; `str` keeps plain strings. `counters` feeds cumulative
+//! `energy_j` instead of `power_w`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,6 +23,9 @@ fn main() {
     let time_order = args.get(3).is_none_or(|s| s == "time");
     let threads: Option<usize> = args.get(4).map(|s| s.parse().unwrap());
     let mut f = synthetic::fleet(n_dev, n_per, time_order);
+    if args.get(6).is_some_and(|s| s == "counters") {
+        f.power = synthetic::counters(&f.power);
+    }
     if args.get(5).is_none_or(|s| s == "dict") {
         f.power = f.power.iter().map(dictionary_ids).collect();
     }
@@ -64,9 +68,10 @@ fn dictionary_ids(b: &RecordBatch) -> RecordBatch {
         .downcast_ref::<StringArray>()
         .expect("strings");
     let ids: ArrayRef = Arc::new(strs.iter().collect::<DictionaryArray<Int32Type>>());
+    let schema = b.schema();
     let mut cols: Vec<(&str, ArrayRef)> = vec![("device_id", ids)];
-    for (i, name) in ["ts", "power_w"].into_iter().enumerate() {
-        cols.push((name, b.column(i + 1).clone()));
+    for i in 1..b.num_columns() {
+        cols.push((schema.field(i).name().as_str(), b.column(i).clone()));
     }
     synthetic::batch(cols)
 }
