@@ -42,14 +42,14 @@ test: build lint rust-test py-test
 # Benchmarks (not part of `make test`): carbonledger, hand-written Polars and
 # DuckDB versions, and the pyarrow-read / numpy-pass limits, on the same files.
 bench: build
-	$(PY) benches/run.py --samples 1e7
-	$(PY) benches/run.py --samples 1e8 --repeat 2
+	$(PY) benches/run.py --samples 1e7 --repeat 5 --repeat-baselines 3
+	$(PY) benches/run.py --samples 1e8 --repeat 5 --repeat-baselines 2
 
 # 10^9 samples (about 7 GB of Parquet, generated once under benches/data):
 # carbonledger in both dump orders against the pyarrow read limits. The
 # hand-written baselines would need far more than this machine's memory.
 bench-large: build
-	$(PY) benches/run.py --samples 1e9 --repeat 1 \
+	$(PY) benches/run.py --samples 1e9 --repeat 2 \
 		--only cl_time,cl_device,pa_read,pa_read_dict
 
 # Rust kernel benchmarks (divan): id resolution, one batch through the

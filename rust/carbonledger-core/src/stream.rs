@@ -99,6 +99,14 @@ struct Rows<'a, D> {
     vals: &'a [f64],
 }
 
+/// A worker's devices `lo..lo + states.len()`: their state machines and hot
+/// records.
+struct Share<'a> {
+    lo: usize,
+    states: &'a mut [DeviceState],
+    hot: &'a mut [Hot],
+}
+
 /// Each row's device index, for the engine's row loop.
 trait Devices: Sync {
     fn len(&self) -> usize;
@@ -344,7 +352,14 @@ impl Engine {
                 .par_chunks_mut(per)
                 .zip(hot.par_chunks_mut(per))
                 .enumerate()
-                .map(|(w, (st, hot))| this.run(batch, w * per, st, hot, workers == 1))
+                .map(|(w, (states, hot))| {
+                    let mine = Share {
+                        lo: w * per,
+                        states,
+                        hot,
+                    };
+                    this.run(batch, mine, workers == 1)
+                })
                 .reduce(
                     || None,
                     |a, b| match (a, b) {
@@ -362,24 +377,22 @@ impl Engine {
         }
     }
 
-    /// One worker's pass over a batch: the rows of devices `lo..lo +
-    /// states.len()`, in row order. Returns the first error and its row.
+    /// One worker's pass over a batch: the rows of its share of the
+    /// devices, in row order. Returns the first error and its row.
     fn run<D: Devices>(
         &self,
         batch: &Rows<'_, D>,
-        lo: usize,
-        states: &mut [DeviceState],
-        hot: &mut [Hot],
+        mut mine: Share<'_>,
         all_mine: bool,
     ) -> Option<(usize, Error)> {
         let n = batch.vals.len();
         if all_mine {
-            debug_assert_eq!(lo, 0);
-            return self.walk_rows(batch, 0, states, hot, 0..n);
+            debug_assert_eq!(mine.lo, 0);
+            return self.walk_rows(batch, &mut mine, 0..n);
         }
         // Pick this worker's rows a block at a time, without a branch per row.
         let mut picked = [0u32; BLOCK];
-        let (lo32, n_mine) = (lo as u32, states.len() as u32);
+        let (lo32, n_mine) = (mine.lo as u32, mine.states.len() as u32);
         for start in (0..n).step_by(BLOCK) {
             let end = (start + BLOCK).min(n);
             let mut k = 0;
@@ -388,7 +401,7 @@ impl Engine {
                 k += usize::from(batch.dev.at(r).wrapping_sub(lo32) < n_mine);
             }
             let rows = picked[..k].iter().map(|&r| r as usize);
-            let failed = self.walk_rows(batch, lo, states, hot, rows);
+            let failed = self.walk_rows(batch, &mut mine, rows);
             if failed.is_some() {
                 return failed;
             }
@@ -401,9 +414,7 @@ impl Engine {
     fn walk_rows<D: Devices>(
         &self,
         batch: &Rows<'_, D>,
-        lo: usize,
-        states: &mut [DeviceState],
-        hot: &mut [Hot],
+        mine: &mut Share<'_>,
         rows: impl Iterator<Item = usize>,
     ) -> Option<(usize, Error)> {
         let rule = match (self.kind, self.opts.interpolation) {
@@ -412,12 +423,12 @@ impl Engine {
             (ValueKind::PowerW, crate::options::Interpolation::Previous) => HOLD,
         };
         match (batch.nulls.is_some(), rule) {
-            (false, LINEAR) => self.walk::<false, LINEAR, D>(batch, lo, states, hot, rows),
-            (false, HOLD) => self.walk::<false, HOLD, D>(batch, lo, states, hot, rows),
-            (false, _) => self.walk::<false, COUNTER, D>(batch, lo, states, hot, rows),
-            (true, LINEAR) => self.walk::<true, LINEAR, D>(batch, lo, states, hot, rows),
-            (true, HOLD) => self.walk::<true, HOLD, D>(batch, lo, states, hot, rows),
-            (true, _) => self.walk::<true, COUNTER, D>(batch, lo, states, hot, rows),
+            (false, LINEAR) => self.walk::<false, LINEAR, D>(batch, mine, rows),
+            (false, HOLD) => self.walk::<false, HOLD, D>(batch, mine, rows),
+            (false, _) => self.walk::<false, COUNTER, D>(batch, mine, rows),
+            (true, LINEAR) => self.walk::<true, LINEAR, D>(batch, mine, rows),
+            (true, HOLD) => self.walk::<true, HOLD, D>(batch, mine, rows),
+            (true, _) => self.walk::<true, COUNTER, D>(batch, mine, rows),
         }
     }
 
@@ -427,12 +438,12 @@ impl Engine {
     fn walk<const NULLS: bool, const RULE: u8, D: Devices>(
         &self,
         batch: &Rows<'_, D>,
-        lo: usize,
-        states: &mut [DeviceState],
-        hot: &mut [Hot],
+        mine: &mut Share<'_>,
         rows: impl Iterator<Item = usize>,
     ) -> Option<(usize, Error)> {
         let max_gap = self.opts.max_gap_ns;
+        let Share { lo, states, hot } = mine;
+        let lo = *lo;
         let n = batch.vals.len();
         // Columns of one record batch have one length; checked once here so
         // the loop reads them unchecked.
