@@ -510,6 +510,23 @@ impl KeyIndex {
         Ok(())
     }
 
+    /// A dictionary's values as keys, and each one's index (`None`: a null
+    /// or unknown id).
+    fn dictionary_values<'a>(
+        &self,
+        values: &'a ArrayRef,
+        table: &str,
+        col: &str,
+    ) -> Result<DictionaryValues<'a>> {
+        let mut per_value = Vec::new();
+        collect_keys(values, table, col, &mut per_value)?;
+        let mapped = per_value
+            .iter()
+            .map(|k| k.and_then(|k| self.lookup(k)))
+            .collect();
+        Ok((per_value, mapped))
+    }
+
     /// Int32 dictionary ids with no null key whose every dictionary value is
     /// a known id: the keys and a key -> index table, so the caller resolves
     /// each row as it reads it. `None` when any of that does not hold: then
@@ -537,13 +554,8 @@ impl KeyIndex {
             .as_ref()
             .is_some_and(|(v, _)| v.as_ref() == values.as_ref())
         {
-            let mut per_value = Vec::new();
-            collect_keys(values, table, col, &mut per_value)?;
-            let lut: Option<Vec<u32>> = per_value
-                .iter()
-                .map(|k| k.and_then(|k| self.lookup(k)))
-                .collect();
-            let Some(lut) = lut else {
+            let (_, mapped) = self.dictionary_values(values, table, col)?;
+            let Some(lut) = mapped.into_iter().collect::<Option<Vec<u32>>>() else {
                 *cache = None;
                 return Ok(None);
             };
@@ -570,12 +582,7 @@ impl KeyIndex {
         out: &mut Vec<u32>,
     ) -> Result<()> {
         let d = arr.as_any_dictionary();
-        let mut per_value = Vec::new();
-        collect_keys(d.values(), table, col, &mut per_value)?;
-        let mapped: Vec<Option<u32>> = per_value
-            .iter()
-            .map(|k| k.and_then(|k| self.lookup(k)))
-            .collect();
+        let (per_value, mapped) = self.dictionary_values(d.values(), table, col)?;
         let nulls = arr.logical_nulls();
         if nulls.is_none() {
             // One table lookup per row; a null or unknown value falls
@@ -635,6 +642,9 @@ impl KeyIndex {
         Ok(())
     }
 }
+
+/// A dictionary's values as keys, and the index of each (`None`: null or unknown).
+type DictionaryValues<'a> = (Vec<Option<Key<'a>>>, Vec<Option<u32>>);
 
 /// Map dictionary keys through `lut` (u32::MAX: a null or unknown value);
 /// false if any key is out of range or maps to u32::MAX.

@@ -91,12 +91,30 @@ pub fn power_value_kind(schema: &Schema, ids: &KeyIndex) -> Result<ValueKind> {
     Ok(kind)
 }
 
-/// One batch's columns.
+/// One batch's columns, all of one length (`Keyed` reads keys unchecked).
 struct Rows<'a, D> {
     dev: D,
     ts: &'a [i64],
     nulls: Option<&'a arrow_buffer::NullBuffer>,
     vals: &'a [f64],
+}
+
+impl<'a, D: Devices> Rows<'a, D> {
+    fn new(
+        dev: D,
+        ts: &'a [i64],
+        nulls: Option<&'a arrow_buffer::NullBuffer>,
+        vals: &'a [f64],
+    ) -> Self {
+        // A record batch's columns have one length; checked once per batch.
+        assert!(dev.len() == vals.len() && ts.len() == vals.len());
+        Self {
+            dev,
+            ts,
+            nulls,
+            vals,
+        }
+    }
 }
 
 /// A worker's devices `lo..lo + states.len()`: their state machines and hot
@@ -141,8 +159,8 @@ impl Devices for Keyed<'_> {
 
     #[inline(always)]
     fn at(&self, row: usize) -> u32 {
-        // SAFETY: `walk` reads only rows below the batch length, the keys'
-        // length; `dictionary_lut` checked 0 <= key < lut.len() for every key.
+        // SAFETY: rows are below the batch length, the keys' length
+        // (`Rows::new`); `dictionary_lut` checked 0 <= key < lut.len().
         unsafe {
             let k = *self.keys.get_unchecked(row) as usize;
             *self.lut.get_unchecked(k)
@@ -177,8 +195,6 @@ pub struct Engine {
     pool: rayon::ThreadPool,
     /// Scratch reused across batches: each row's device index.
     rows: Vec<u32>,
-    /// Whether the current batch may be split across workers.
-    spread: bool,
     /// The last dictionary of ids and its key -> device table.
     lut: Option<(arrow_array::ArrayRef, Vec<u32>)>,
 }
@@ -246,7 +262,6 @@ impl Engine {
             held,
             pool,
             rows: Vec::new(),
-            spread: true,
             lut: None,
         })
     }
@@ -296,7 +311,6 @@ impl Engine {
             Some(_) => None,
             None => device_ids.dictionary_lut(ids, "power", name, of, &mut self.lut)?,
         };
-        self.spread = spread;
         if keyed.is_none() {
             self.pool
                 .install(|| device_ids.resolve_parallel(ids, "power", name, of, &mut rows))?;
@@ -313,19 +327,11 @@ impl Engine {
         let (ts, nulls, vals) = (&ts.values[..], ts.nulls.as_ref(), &vals[..]);
         let cache = self.lut.take();
         let result = match (keyed, &cache) {
-            (Some(keys), Some((_, lut))) => self.walk_batch(&Rows {
-                dev: Keyed { keys, lut },
-                ts,
-                nulls,
-                vals,
-            }),
+            (Some(keys), Some((_, lut))) => {
+                self.walk_batch(&Rows::new(Keyed { keys, lut }, ts, nulls, vals), spread)
+            }
             (Some(_), None) => Err(Error::internal("dictionary ids without their table")),
-            (None, _) => self.walk_batch(&Rows {
-                dev: Resolved(&rows),
-                ts,
-                nulls,
-                vals,
-            }),
+            (None, _) => self.walk_batch(&Rows::new(Resolved(&rows), ts, nulls, vals), spread),
         };
         self.lut = cache;
         self.rows = rows;
@@ -336,9 +342,9 @@ impl Engine {
     /// batch in row order, taking its devices' rows: no reordering, and every
     /// device sees its samples in input order on one thread, so the result
     /// does not depend on the thread count.
-    fn walk_batch<D: Devices>(&mut self, batch: &Rows<'_, D>) -> Result<()> {
+    fn walk_batch<D: Devices>(&mut self, batch: &Rows<'_, D>, spread: bool) -> Result<()> {
         let n_dev = self.states.len();
-        let workers = if self.spread && batch.vals.len() >= self.opts.parallel_min_rows {
+        let workers = if spread && batch.vals.len() >= self.opts.parallel_min_rows {
             self.pool.current_num_threads().clamp(1, n_dev.max(1))
         } else {
             1
@@ -444,16 +450,10 @@ impl Engine {
         let max_gap = self.opts.max_gap_ns;
         let Share { lo, states, hot } = mine;
         let lo = *lo;
-        let n = batch.vals.len();
-        // Columns of one record batch have one length; checked once here so
-        // the loop reads them unchecked.
-        assert!(batch.ts.len() == n && batch.dev.len() == n);
         for r in rows {
-            assert!(r < n);
+            let (t, v) = (batch.ts[r], batch.vals[r]);
             let d = batch.dev.at(r) as usize - lo;
             // A null timestamp travels as NULL_TS: an invalid sample.
-            // SAFETY: r < n, the length of both columns.
-            let (t, v) = unsafe { (*batch.ts.get_unchecked(r), *batch.vals.get_unchecked(r)) };
             let t = if NULLS && batch.nulls.is_some_and(|m| m.is_null(r)) {
                 NULL_TS
             } else {
