@@ -361,10 +361,26 @@ def test_share_null_means_one(spec12: Kwargs) -> None:
 # --------------------------------------------------------------------------- unknown ids
 
 
-@pytest.mark.parametrize("t", [10, -100], ids=["inside_period", "outside_period"])
+@pytest.mark.parametrize("t", [10, -15], ids=["inside_period", "edge_of_read_window"])
 def test_unknown_device_in_power(spec12: Kwargs, t: float) -> None:
     power = power_table([("g0", 0, 100), ("gX", t, 300), ("g0", 20, 300), ("g0", 40, 100)])
     expect(UnknownIdError, ["power", "device_id", "gx"], spec12, power=power)
+
+
+def test_rows_outside_the_read_window_are_ignored(spec12: Kwargs) -> None:
+    """SPEC 8 (v1.1): with an explicit period, rows outside [start - max_gap,
+    end + max_gap] are neither counted nor validated (max_gap is 15 s here)."""
+    want = cl.account(**spec12)
+    rows = [("gX", -100, 300), ("g0", -15.000001, float("nan")), ("g0", 0, 100)]
+    rows += [("g0", 10, 300), ("g0", 20, 300), ("g0", 40, 100), ("g0", 55.5, -1)]
+    got = cl.account(**{**spec12, "power": power_table(rows)})
+    for name in ("allocations", "unallocated", "devices", "grid"):
+        assert got.to_arrow(name).equals(want.to_arrow(name)), name
+    # A row just inside the window is read (and counted as invalid).
+    rows[1] = ("g0", -15, float("nan"))
+    got = cl.account(**{**spec12, "power": power_table(rows[1:])})
+    assert got.devices["samples"].to_list() == [5]
+    assert got.devices["invalid_samples"].to_list() == [1]
 
 
 @pytest.mark.parametrize(

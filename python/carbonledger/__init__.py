@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from . import polars_ns as polars_ns  # registers df.carbon / lf.carbon
 from .accounting import account
+from .diagnostics import LedgerWarning
 from .exceptions import (
     CarbonLedgerError,
     CoverageError,
@@ -20,6 +21,7 @@ from .exceptions import (
     OrderError,
     OverlapError,
     SchemaError,
+    SuspiciousResultError,
     UnknownIdError,
 )
 from .report import METRIC_COLUMNS, Report
@@ -34,11 +36,13 @@ __all__ = [
     "InputError",
     "InternalError",
     "InvalidSampleError",
+    "LedgerWarning",
     "OrderError",
     "OverlapError",
     "Problem",
     "Report",
     "SchemaError",
+    "SuspiciousResultError",
     "UnknownIdError",
     "Validation",
     "account",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,11 @@ from .exceptions import InputError, SchemaError
 from .progress import Progress, ProgressCallback
 
 POWER_COLUMNS = ("device_id", "ts", "power_w", "energy_j")
+VALUE_COLUMNS = ("power_w", "energy_j")
+
+# ``columns=``: {canonical: the user's name}, flat (every table that has the
+# user's column and lacks the canonical one) or per table ({table: {...}}).
+Columns = Mapping[str, "str | Mapping[str, str]"]
 # Rows per scanned batch: large enough that per-batch work is amortized,
 # small enough that a few batches read ahead stay well under 100 MB.
 SCAN_BATCH_ROWS = 1 << 20
@@ -87,7 +92,72 @@ def _format_of(path: str) -> str | None:
     return None
 
 
-def open_dataset(obj: PathLike | Sequence[PathLike], table: str) -> ds.Dataset:
+def table_columns(columns: Columns | None, table: str) -> dict[str, str]:
+    """The ``columns=`` mapping for one table, ``{canonical: user's name}``:
+    the table's own entries over the flat ones."""
+    if not columns:
+        return {}
+    if not isinstance(columns, Mapping):
+        raise InputError(
+            f"argument 'columns': got {type(columns).__name__}; expected a mapping such as "
+            '{"ts": "timestamp"} or {"power": {"ts": "timestamp"}}'
+        )
+    out: dict[str, str] = {}
+    own: dict[str, str] = {}
+    for key, value in columns.items():
+        if isinstance(value, str):
+            out[str(key)] = value
+        elif isinstance(value, Mapping):
+            if key == table:
+                for k, v in value.items():
+                    if not isinstance(v, str):
+                        raise InputError(
+                            f"argument 'columns': {key}.{k} maps to {v!r}; expected a column name"
+                        )
+                    own[str(k)] = v
+        else:
+            raise InputError(
+                f"argument 'columns': {key!r} maps to {value!r}; expected a column name or, "
+                "for a table name, a mapping of its columns"
+            )
+    out.update(own)
+    return out
+
+
+def applicable(mapping: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
+    """The entries of ``mapping`` that apply to columns ``names``: the user's
+    column is there and the canonical one is not."""
+    return {c: u for c, u in mapping.items() if u in names and c not in names}
+
+
+def rename_table(t: pa.Table, mapping: Mapping[str, str]) -> pa.Table:
+    """``t`` with the user's column names mapped to carbonledger's (no copy)."""
+    use = applicable(mapping, t.column_names)
+    if not use:
+        return t
+    back = {u: c for c, u in use.items()}
+    return t.rename_columns([back.get(n, n) for n in t.column_names])
+
+
+def _renamed_reader(reader: pa.RecordBatchReader, mapping: Mapping[str, str]) -> Any:
+    """A reader whose batches carry carbonledger's column names (no copy)."""
+    use = applicable(mapping, reader.schema.names)
+    if not use:
+        return reader
+    back = {u: c for c, u in use.items()}
+    names = [back.get(n, n) for n in reader.schema.names]
+    schema = pa.schema([f.with_name(n) for f, n in zip(reader.schema, names, strict=True)])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for b in reader:
+            yield pa.RecordBatch.from_arrays(b.columns, schema=schema)
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
+
+
+def open_dataset(
+    obj: PathLike | Sequence[PathLike], table: str, mapping: Mapping[str, str] | None = None
+) -> ds.Dataset:
     files = expand_paths(obj, table)
     formats = {_format_of(f) for f in files}
     if None in formats or len(formats) != 1:
@@ -101,8 +171,9 @@ def open_dataset(obj: PathLike | Sequence[PathLike], table: str) -> ds.Dataset:
     if fmt == "parquet":
         # Ids arrive dictionary-encoded: the engine then resolves each
         # distinct id once per batch instead of once per row.
+        ids = (mapping or {}).get("device_id", "device_id")
         file_format = ds.ParquetFileFormat(
-            read_options=ds.ParquetReadOptions(dictionary_columns=["device_id"])
+            read_options=ds.ParquetReadOptions(dictionary_columns=sorted({ids, "device_id"}))
         )
     try:
         return ds.dataset(files, format=file_format)
@@ -118,8 +189,13 @@ def _is_pandas(obj: object) -> bool:
     return type(obj).__module__.startswith("pandas") and type(obj).__name__ == "DataFrame"
 
 
-def to_table(obj: Any, table: str) -> pa.Table:
-    """Read a small input table whole."""
+def to_table(obj: Any, table: str, columns: Columns | None = None) -> pa.Table:
+    """Read a small input table whole, the user's column names mapped to
+    carbonledger's (``columns=``)."""
+    return rename_table(_read_table(obj, table), table_columns(columns, table))
+
+
+def _read_table(obj: Any, table: str) -> pa.Table:
     if isinstance(obj, pa.Table):
         return obj
     if isinstance(obj, pa.RecordBatch):
@@ -146,9 +222,12 @@ def to_table(obj: Any, table: str) -> pa.Table:
     )
 
 
-def _polars_batches(lf: Any) -> pa.RecordBatchReader:
+def _polars_batches(lf: Any, mapping: Mapping[str, str] | None = None) -> pa.RecordBatchReader:
     """Stream a polars LazyFrame batch by batch (the streaming engine)."""
-    names = [c for c in POWER_COLUMNS if c in lf.collect_schema().names()]
+    use = applicable(mapping or {}, lf.collect_schema().names())
+    if use:
+        lf = lf.rename({u: c for c, u in use.items()})
+    names = _projection(lf.collect_schema().names())
     chunks: Iterator[Any] = iter(lf.select(names).collect_batches(lazy=True))
     first = next(chunks, None)
     if first is None:
@@ -165,7 +244,9 @@ def _polars_batches(lf: Any) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(schema, batches())
 
 
-def _file_batches(dataset: ds.Dataset) -> tuple[pa.Schema, Iterator[tuple[int, pa.RecordBatch]]]:
+def _file_batches(
+    dataset: ds.Dataset, mapping: Mapping[str, str] | None = None
+) -> tuple[pa.Schema, Iterator[tuple[int, pa.RecordBatch]]]:
     """The projected schema, and (file index, batch) for the power columns of
     a file dataset, one file after the other.
 
@@ -176,39 +257,124 @@ def _file_batches(dataset: ds.Dataset) -> tuple[pa.Schema, Iterator[tuple[int, p
     of files. Each file's scan still decodes on pyarrow's threads while the
     engine integrates the previous batches on its own.
     """
-    names = [c for c in POWER_COLUMNS if c in dataset.schema.names]
-    schema = pa.schema([dataset.schema.field(n) for n in names])
+    use = applicable(mapping or {}, dataset.schema.names)
+    back = {u: c for c, u in use.items()}
+    canonical = [back.get(n, n) for n in dataset.schema.names]
+    names = _projection(canonical)
+    actual = {c: use.get(c, c) for c in names}
+    schema = pa.schema([dataset.schema.field(actual[n]).with_name(n) for n in names])
+    # Renaming is a projection expression; without a mapping plain names.
+    columns: list[str] | dict[str, Any] = {n: ds.field(actual[n]) for n in names} if use else names
     rows = scan_batch_rows()
 
     def batches() -> Iterator[tuple[int, pa.RecordBatch]]:
         for i, frag in enumerate(dataset.get_fragments()):
-            for batch in frag.to_batches(columns=names, batch_size=rows, schema=dataset.schema):
+            for batch in frag.to_batches(columns=columns, batch_size=rows, schema=dataset.schema):
                 if batch.num_rows:
                     yield i, batch
 
     return schema, batches()
 
 
-def to_stream(obj: Any, table: str = "power") -> Any:
+def _projection(names: Sequence[str]) -> list[str]:
+    """The columns the engine reads: the power columns present or, when a
+    required one is missing, every column, so the schema error names what
+    the input really has (the run fails before any batch is read)."""
+    have = [c for c in POWER_COLUMNS if c in names]
+    complete = {"device_id", "ts"} <= set(have) and any(v in have for v in VALUE_COLUMNS)
+    return have if complete else list(names)
+
+
+def check_source_files(
+    dataset: ds.FileSystemDataset, mapping: Mapping[str, str], label: str
+) -> None:
+    """Every file of one power source has the same power columns (SPEC 2):
+    a dataset takes its schema from the first file, so a file with another
+    value column would read as nulls, i.e. invalid samples, not an error."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for frag in dataset.get_fragments():
+        names = frag.physical_schema.names
+        use = applicable(mapping, names)
+        back = {u: c for c, u in use.items()}
+        have = tuple(c for c in POWER_COLUMNS if c in {back.get(n, n) for n in names})
+        groups.setdefault(have, []).append(frag.path)
+    if len(groups) <= 1:
+        return
+    parts = "; ".join(
+        f"{len(files)} file(s) with {list(cols)} (e.g. {files[0]!r})"
+        for cols, files in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    )
+    raise SchemaError(
+        f"table 'power' ({label}): the files of one source disagree on their columns: {parts}; "
+        "expected one schema per source: give each kind as its own source, e.g. "
+        "power=['fleet/power', 'fleet/power_counters'] (CLI: --power DIR1 --power DIR2)"
+    )
+
+
+def power_sources(obj: Any) -> list[Any]:
+    """``power`` as a list of sources (SPEC 2): a list or tuple is one
+    source per item (a path, glob, table or stream), anything else one."""
+    if isinstance(obj, list | tuple):
+        if not obj:
+            raise InputError("argument 'power': an empty list; expected at least one source")
+        return list(obj)
+    return [obj]
+
+
+def _source_label(obj: Any, index: int) -> str:
+    if isinstance(obj, str | os.PathLike):
+        return f"source {index}: {os.fspath(obj)!r}"
+    return f"source {index}: {type(obj).__name__}"
+
+
+def open_power(obj: Any, columns: Columns | None) -> list[Any]:
+    """Each power source opened: paths become datasets whose files were
+    checked to agree; other objects are returned as they are."""
+    mapping = table_columns(columns, "power")
+    out = []
+    for i, src in enumerate(power_sources(obj)):
+        if _is_pathlike(src):
+            src = open_dataset(src, "power", mapping)
+        if isinstance(src, ds.FileSystemDataset):
+            check_source_files(src, mapping, _source_label(src, i))
+        out.append(src)
+    return out
+
+
+def to_stream(obj: Any, table: str = "power", mapping: Mapping[str, str] | None = None) -> Any:
     """Make the sample input an object with ``__arrow_c_stream__``, reading
-    only the columns the engine needs where the source can project."""
+    only the columns the engine needs where the source can project, with
+    the user's column names mapped to carbonledger's (``mapping``)."""
+    mapping = mapping or {}
     if _is_pathlike(obj):
-        obj = open_dataset(obj, table)
+        obj = open_dataset(obj, table, mapping)
     if isinstance(obj, ds.FileSystemDataset):
-        schema, tagged = _file_batches(obj)
+        schema, tagged = _file_batches(obj, mapping)
         return pa.RecordBatchReader.from_batches(schema, (b for _, b in tagged))
     if isinstance(obj, ds.Dataset):
-        names = [c for c in POWER_COLUMNS if c in obj.schema.names]
-        return obj.scanner(columns=names, batch_size=scan_batch_rows()).to_reader()
+        use = applicable(mapping, obj.schema.names)
+        back = {u: c for c, u in use.items()}
+        names = _projection([back.get(n, n) for n in obj.schema.names])
+        cols = {n: ds.field(use.get(n, n)) for n in names}
+        return obj.scanner(columns=cols, batch_size=scan_batch_rows()).to_reader()
     if isinstance(obj, ds.Scanner):
-        return obj.to_reader()
+        return _renamed_reader(obj.to_reader(), mapping)
     if _is_polars_lazy(obj):
-        return _polars_batches(obj)
+        return _polars_batches(obj, mapping)
     if _is_pandas(obj):
-        return pa.Table.from_pandas(obj, preserve_index=False)
+        return rename_table(pa.Table.from_pandas(obj, preserve_index=False), mapping)
     if isinstance(obj, pa.RecordBatch):
-        return pa.Table.from_batches([obj])
+        return rename_table(pa.Table.from_batches([obj]), mapping)
+    if isinstance(obj, pa.Table):
+        return rename_table(obj, mapping)
+    if isinstance(obj, pa.RecordBatchReader):
+        return _renamed_reader(obj, mapping)
     if hasattr(obj, "__arrow_c_stream__"):
+        if mapping and hasattr(obj, "__arrow_c_schema__"):
+            if applicable(mapping, pa.schema(obj).names):
+                return _renamed_reader(pa.RecordBatchReader.from_stream(obj), mapping)
+        elif mapping:
+            return _renamed_reader(pa.RecordBatchReader.from_stream(obj), mapping)
         return obj
     if hasattr(obj, "__arrow_c_array__"):
         return pa.Table.from_batches([pa.record_batch(obj)])
@@ -229,50 +395,84 @@ def _parquet_rows(fragments: Sequence[Any]) -> int | None:
     return total
 
 
-def progress_stream(obj: Any, progress: ProgressCallback, table: str = "power") -> Any:
-    """``to_stream(obj)``, reporting to ``progress`` as the engine pulls it.
+def progress_streams(
+    sources: Sequence[Any], mapping: Mapping[str, str], progress: ProgressCallback
+) -> list[Any]:
+    """``to_stream`` of each opened power source, reporting to ``progress``
+    as the engine pulls them, with counts summed over the sources.
 
-    Path inputs are scanned exactly as ``to_stream`` scans them (same
+    File sources are scanned exactly as ``to_stream`` scans them (same
     read-ahead) and also report files done and, for Parquet, the total row
     count from the footers. The callback runs once before the first batch,
     once per batch (about 2**20 rows, so its cost is negligible) and once
     with ``done=True`` at the end. It runs on the engine's read-ahead thread.
     """
-    if _is_pathlike(obj):
-        obj = open_dataset(obj, table)
-    if isinstance(obj, ds.FileSystemDataset):
-        fragments = list(obj.get_fragments())
-        schema, tagged = _file_batches(obj)
+    plans: list[tuple[pa.Schema, Iterator[tuple[int, pa.RecordBatch]]]] = []
+    files_per_source: list[int] = []
+    rows_total: int | None = 0
+    files_total: int | None = 0
+    for src in sources:
+        if isinstance(src, ds.FileSystemDataset):
+            fragments = list(src.get_fragments())
+            n = _parquet_rows(fragments)
+            rows_total = None if rows_total is None or n is None else rows_total + n
+            files_total = None if files_total is None else files_total + len(fragments)
+            files_per_source.append(len(fragments))
+            plans.append(_file_batches(src, mapping))
+            continue
+        files_total = None
+        files_per_source.append(0)
+        n = None
+        if isinstance(src, pa.Table | pa.RecordBatch):
+            n = src.num_rows
+        elif (
+            type(src).__module__.startswith(("polars", "pandas"))
+            and type(src).__name__ == "DataFrame"
+        ):
+            n = len(src)
+        rows_total = None if rows_total is None or n is None else rows_total + n
+        reader = pa.RecordBatchReader.from_stream(to_stream(src, "power", mapping))
+        plans.append((reader.schema, ((-1, b) for b in reader)))
 
-        def scanned() -> Iterator[pa.RecordBatch]:
-            rows_total = _parquet_rows(fragments)
-            n_files = len(fragments)
-            rows = 0
-            progress(Progress(0, rows_total, 0, n_files))
-            for files_done, batch in tagged:
-                rows += batch.num_rows
-                progress(Progress(rows, rows_total, files_done, n_files))
-                yield batch
-            progress(Progress(rows, rows_total, n_files, n_files, done=True))
+    state = {"rows": 0, "files": 0, "started": False}
+    last = len(plans) - 1
 
-        return pa.RecordBatchReader.from_batches(schema, scanned())
-
-    total: int | None = None
-    if isinstance(obj, pa.Table | pa.RecordBatch):
-        total = obj.num_rows
-    elif (
-        type(obj).__module__.startswith(("polars", "pandas")) and type(obj).__name__ == "DataFrame"
-    ):
-        total = len(obj)
-    reader = pa.RecordBatchReader.from_stream(to_stream(obj, table))
-
-    def pulled() -> Iterator[pa.RecordBatch]:
-        rows = 0
-        progress(Progress(0, total))
-        for batch in reader:
-            rows += batch.num_rows
-            progress(Progress(rows, total))
+    def counted(k: int, tagged: Iterator[tuple[int, pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
+        if not state["started"]:
+            state["started"] = True
+            progress(Progress(0, rows_total, 0, files_total))
+        files_before = state["files"]
+        for file_index, batch in tagged:
+            state["rows"] += batch.num_rows
+            if file_index >= 0:
+                state["files"] = files_before + file_index
+            progress(Progress(state["rows"], rows_total, state["files"], files_total))
             yield batch
-        progress(Progress(rows, total, done=True))
+        state["files"] = files_before + files_per_source[k]
+        if k == last:
+            progress(Progress(state["rows"], rows_total, state["files"], files_total, done=True))
 
-    return pa.RecordBatchReader.from_batches(reader.schema, pulled())
+    return [
+        pa.RecordBatchReader.from_batches(schema, counted(k, tagged))
+        for k, (schema, tagged) in enumerate(plans)
+    ]
+
+
+def power_schema(stream: Any) -> pa.Schema | None:
+    """The Arrow schema of a sample stream made by ``to_stream`` or
+    ``progress_stream``, without pulling a batch; ``None`` for a producer
+    whose schema only its stream tells (exporting that stream may run a
+    query), so callers skip what needs it."""
+    if isinstance(stream, pa.RecordBatchReader | pa.Table | pa.RecordBatch):
+        return stream.schema
+    try:
+        if hasattr(stream, "__arrow_c_schema__"):
+            return pa.schema(stream)
+        module, name = type(stream).__module__, type(stream).__name__
+        if module.startswith("polars") and name == "DataFrame":
+            return stream.head(0).to_arrow().schema
+        if module.startswith("duckdb") and hasattr(stream, "limit"):
+            return stream.limit(0).to_arrow_table().schema
+    except Exception:  # a schema is only a nicety here: never fail the run for it
+        return None
+    return None

@@ -3,7 +3,7 @@ from typing import Any
 __version__: str
 
 def account(
-    power: Any,
+    power: list[Any],
     devices: Any,
     sites: Any,
     intensity: Any,
@@ -17,6 +17,7 @@ def account(
     overlap: str = "error",
     sort: bool = False,
     threads: int | None = None,
+    max_power_w: float = 1e6,
 ) -> tuple[Any, Any, Any, Any]: ...
 def validate(
     devices: Any,
@@ -24,7 +25,7 @@ def validate(
     intensity: Any,
     allocations: Any | None = None,
     *,
-    power_schema: Any | None = None,
+    power_schemas: list[Any] = ...,
     period: tuple[int, int] | None = None,
     overlap: str = "error",
 ) -> tuple[list[tuple[str, str]], int]: ...

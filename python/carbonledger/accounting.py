@@ -9,9 +9,18 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from . import _native
-from ._io import progress_stream, to_stream, to_table
+from ._io import (
+    Columns,
+    open_power,
+    power_schema,
+    progress_streams,
+    table_columns,
+    to_stream,
+    to_table,
+)
 from ._time import duration_ns, to_ns
 from .catalog import fill_embodied
+from .diagnostics import apply_warnings, collect_warnings
 from .exceptions import InputError, SchemaError
 from .progress import ProgressCallback
 from .report import METRIC_COLUMNS, Report
@@ -72,6 +81,9 @@ def account(
     overlap: Overlap = "error",
     sort: bool = False,
     progress: ProgressCallback | None = None,
+    strict: bool = False,
+    columns: Columns | None = None,
+    max_power_w: float = 1e6,
 ) -> Report:
     """Attribute the energy, operational and embodied carbon of a fleet to jobs.
 
@@ -82,7 +94,10 @@ def account(
 
     Args:
         power: samples ``device_id, ts`` and ``power_w`` (W) or ``energy_j``
-            (cumulative J).
+            (cumulative J); or a list of such sources, each with its own
+            value column (GPU power beside CPU energy counters). A device's
+            samples all come from one kind; the files of one source (path,
+            directory or glob) must share one schema.
         devices: ``device_id, site_id, embodied_kgco2e, installed_at`` and
             ``lifetime_years`` or ``retired_at``; a ``model`` column (see
             ``carbonledger.catalog``) fills ``embodied_kgco2e`` where that is
@@ -103,6 +118,17 @@ def account(
             files of ``power`` pulled so far, totals where known) before the
             first batch, after each batch and once at the end; it runs on
             the engine's read-ahead thread. ``None`` (default): no overhead.
+        columns: the user's column names, ``{"ts": "timestamp"}`` (every
+            table that has ``timestamp`` and lacks ``ts``) or per table,
+            ``{"power": {"ts": "timestamp"}, "allocations": {...}}``.
+        max_power_w: the highest credible power of one device (W), unless
+            ``devices.max_power_w`` sets its own: a sample (or a counter's
+            mean power over an interval) above it is an
+            ``InvalidSampleError``, as it can only be a unit or encoding
+            error (1 MW by default, above a whole rack).
+        strict: raise ``SuspiciousResultError`` (listing them) instead of
+            returning a report with ``warnings``: results that are almost
+            certainly a mistake (``carbonledger.diagnostics``).
     """
     period_ns = None
     if period is not None:
@@ -119,10 +145,14 @@ def account(
     _choice("on_invalid", on_invalid, ("drop", "raise"))
     _choice("overlap", overlap, ("error", "normalize"))
 
-    devices_t = fill_embodied(to_table(devices, "devices"))  # catalog by `model`
-    sites_t = to_table(sites, "sites")
-    intensity_t = to_table(intensity, "intensity")
-    alloc_t = None if allocations is None else to_table(allocations, "allocations")
+    if not (isinstance(max_power_w, int | float) and 0 < max_power_w < float("inf")):
+        raise InputError(
+            f"argument 'max_power_w': got {max_power_w!r}; expected a finite power ceiling > 0 W"
+        )
+    devices_t = fill_embodied(to_table(devices, "devices", columns))  # catalog by `model`
+    sites_t = to_table(sites, "sites", columns)
+    intensity_t = to_table(intensity, "intensity", columns)
+    alloc_t = None if allocations is None else to_table(allocations, "allocations", columns)
     if alloc_t is not None:
         clash = [c for c in _ALLOCATION_OUTPUTS if c in alloc_t.column_names]
         if clash:
@@ -135,13 +165,15 @@ def account(
             "table 'devices': missing required column 'device_id' (expected string or "
             f"integer ids); found columns {devices_t.column_names}"
         )
+    sources = open_power(power, columns)
+    mapping = table_columns(columns, "power")
     if progress is None:
-        stream = to_stream(power, "power")
+        streams = [to_stream(src, "power", mapping) for src in sources]
     else:
-        stream = progress_stream(power, progress, "power")
+        streams = progress_streams(sources, mapping, progress)
 
     alloc_m, unalloc_m, devices_m, grid_m = _native.account(
-        stream,
+        streams,
         devices_t,
         sites_t,
         intensity_t,
@@ -154,16 +186,34 @@ def account(
         overlap=overlap,
         sort=sort,
         threads=_threads(),
+        max_power_w=float(max_power_w),
     )
+    # Taken from the stream objects, no batch pulled.
+    power_s = [power_schema(stream) for stream in streams]
     base = alloc_t if alloc_t is not None else _empty_allocations(devices_t)
     alloc_out = _append(base, pa.table(alloc_m))
     ids = pa.table({"device_id": devices_t.column("device_id")})
-    return Report(
+    report = Report(
         alloc_out,
         _append(ids, pa.table(unalloc_m)),
         _append(ids, pa.table(devices_m)),
         grid=pa.table(grid_m),
     )
+    schemas = {
+        "power": power_s,
+        "devices": devices_t.schema,
+        "sites": sites_t.schema,
+        "intensity": intensity_t.schema,
+        "allocations": None if alloc_t is None else alloc_t.schema,
+    }
+    found = collect_warnings(
+        report,
+        schemas=schemas,
+        allocations_given=alloc_t is not None,
+        period=period_ns,
+        tables={"devices": devices_t, "intensity": intensity_t, "allocations": alloc_t},
+    )
+    return apply_warnings(report, found, strict=strict)
 
 
 def _append(left: pa.Table, right: pa.Table) -> pa.Table:

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,13 +26,21 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from . import __version__, account
+from ._atomic import remove_stale, temp_path
 from ._io import expand_paths
+from .diagnostics import format_warnings, warnings_from_manifest
 from .exceptions import InputError
 from .html_report import render_html
 from .progress import ProgressBar
-from .report import METRIC_COLUMNS, Report
+from .report import METRIC_COLUMNS, Report, write_parquet
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+
+
+COLUMN_HELP = (
+    "map a column name of your files to carbonledger's, e.g. --column ts=timestamp (every "
+    "table with 'timestamp' and no 'ts') or --column allocations.start=begin; repeatable"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,9 +64,11 @@ def _parser() -> argparse.ArgumentParser:
         "--power",
         required=True,
         nargs="+",
+        action="append",
         metavar="PATH",
         help="power samples: Parquet/CSV files, folders or globs (device_id, ts, "
-        "power_w or energy_j)",
+        "power_w or energy_j), one source per --power; repeat it for sources of "
+        "another kind (--power gpu_power/ --power cpu_energy_counters/)",
     )
     run.add_argument(
         "--devices",
@@ -99,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
         help="fill uncovered time with devices.idle_power_w",
     )
     run.add_argument("--on-invalid", choices=("drop", "raise"), default="drop")
+    run.add_argument(
+        "--max-power-w",
+        type=float,
+        default=1e6,
+        metavar="WATTS",
+        help="highest credible power of one device (default 1e6 W; devices.max_power_w "
+        "overrides it per device): a sample above it is an error, a unit or encoding slip",
+    )
     run.add_argument("--overlap", choices=("error", "normalize"), default="error")
     run.add_argument(
         "--sort",
@@ -111,9 +128,25 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated allocation labels for the summary, summary.parquet and "
         "report.html (default phase,team; labels the allocations lack are skipped)",
     )
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 2, nothing written) on any warning: devices without measurements, "
+        "uncovered or no allocations, sample and allocation times that do not meet or "
+        "differ by whole hours, timestamps without a zone",
+    )
+    run.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="[TABLE.]NAME=COLUMN",
+        help=COLUMN_HELP,
+    )
     run.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
     run.add_argument(
-        "--quiet", action="store_true", help="print nothing on success (and no progress line)"
+        "--quiet",
+        action="store_true",
+        help="print nothing on success but warnings (stderr), and no progress line",
     )
     run.add_argument("--debug", action="store_true", help="show tracebacks")
     demo = sub.add_parser(
@@ -147,13 +180,26 @@ def _parser() -> argparse.ArgumentParser:
         "or over the span of the power files' timestamp statistics (Parquet). Exit 0 when "
         "the inputs are clean, 2 when there are problems.",
     )
-    val.add_argument("--power", nargs="+", metavar="PATH", help="power files (schema only)")
+    val.add_argument(
+        "--power",
+        nargs="+",
+        action="append",
+        metavar="PATH",
+        help="power files (schema and timestamp statistics only), one source per --power",
+    )
     val.add_argument("--devices", required=True, metavar="FILE")
     val.add_argument("--sites", required=True, metavar="FILE")
     val.add_argument("--intensity", required=True, metavar="FILE")
     val.add_argument("--allocations", metavar="FILE")
     val.add_argument("--period", nargs=2, metavar=("START", "END"))
     val.add_argument("--overlap", choices=("error", "normalize"), default="error")
+    val.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="[TABLE.]NAME=COLUMN",
+        help=COLUMN_HELP,
+    )
     val.add_argument("--debug", action="store_true", help="show tracebacks")
     summ = sub.add_parser(
         "summarize",
@@ -189,13 +235,15 @@ def _file_entry(path: str) -> dict[str, Any]:
 
 def _write_ledger(report: Report, out: Path, by: list[str], manifest: dict[str, Any]) -> None:
     """Write everything into a temporary sibling folder, then rename it into
-    place: an interrupted or failed run leaves no partial output."""
+    place: an interrupted or failed run leaves no partial output. The
+    folder's name identifies this process, so that if it is killed outright
+    (SIGKILL), the next run can tell the folder is stale and remove it."""
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    tmp = temp_path(parent / out.name, folder=True)
     try:
         for name, table in report.tables.items():
-            pq.write_table(table, tmp / f"{name}.parquet")
+            write_parquet(table, tmp / f"{name}.parquet")
         keys = [k for k in by if k in report.allocations.columns]
         report.summary(by=keys).write_parquet(tmp / "summary.parquet")
         manifest["rows"] = {name: t.num_rows for name, t in report.tables.items()}
@@ -248,14 +296,40 @@ def _summary_text(report: Report, by: list[str]) -> str:
     return "\n".join(lines)
 
 
+def column_mapping(items: Sequence[str]) -> dict[str, Any]:
+    """``--column [TABLE.]NAME=COLUMN`` options as ``account``'s ``columns=``."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, column = item.partition("=")
+        if not sep or not key or not column:
+            raise InputError(
+                f"argument '--column': got {item!r}; expected NAME=COLUMN or TABLE.NAME=COLUMN, "
+                "e.g. --column ts=timestamp"
+            )
+        table, dot, name = key.rpartition(".")
+        if dot:
+            out.setdefault(table, {})[name] = column
+        else:
+            out[name] = column
+    return out
+
+
+def _flat_paths(v: Any) -> list[str]:
+    if isinstance(v, str):
+        return [v]
+    return [p for item in v for p in _flat_paths(item)]
+
+
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    # What earlier runs killed before their rename left in the folder.
+    remove_stale(out.resolve().parent)
     if out.exists():
         raise InputError(f"argument '--out': {str(out)!r} exists; expected a new folder")
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
     inputs: dict[str, Any] = {
-        "power": args.power,
+        "power": args.power,  # one list of paths per --power: one source each
         "devices": args.devices,
         "sites": args.sites,
         "intensity": args.intensity,
@@ -275,13 +349,16 @@ def _run(args: argparse.Namespace) -> int:
             overlap=args.overlap,
             sort=args.sort,
             progress=bar,
+            strict=args.strict,
+            columns=column_mapping(args.column),
+            max_power_w=args.max_power_w,
         )
         finished = True
     finally:
         if bar is not None:
             bar.close(keep=finished)
     files = {
-        name: [_file_entry(f) for f in expand_paths(v if isinstance(v, list) else [v], name)]
+        name: [_file_entry(f) for f in expand_paths(_flat_paths(v), name)]
         for name, v in inputs.items()
         if v is not None
     }
@@ -293,8 +370,11 @@ def _run(args: argparse.Namespace) -> int:
         "started_at": started.isoformat(),
         "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
         "seconds": time.perf_counter() - t0,
+        "warnings": [w.to_dict() for w in report.warnings],
     }
     _write_ledger(report, out, [b for b in args.by.split(",") if b], manifest)
+    if report.warnings:  # even with --quiet: they say the ledger is probably wrong
+        print(format_warnings(report.warnings), file=sys.stderr)
     if not args.quiet:
         print(_summary_text(report, [b for b in args.by.split(",") if b]))
         print(f"ledger written to {out}")
@@ -312,12 +392,18 @@ def _summarize(args: argparse.Namespace) -> int:
             )
         tables[name] = pq.read_table(path)
     grid = folder / "grid.parquet"
+    manifest = folder / "manifest.json"
     report = Report(
         tables["allocations"],
         tables["unallocated"],
         tables["devices"],
         grid=pq.read_table(grid) if grid.is_file() else None,
+        warnings=warnings_from_manifest(json.loads(manifest.read_text()))
+        if manifest.is_file()
+        else (),
     )
+    if report.warnings:
+        print(format_warnings(report.warnings), file=sys.stderr)
     with pl.Config(tbl_rows=100, tbl_cols=20, tbl_width_chars=200):
         print(report.summary(by=[b for b in args.by.split(",") if b]))
     return EXIT_OK
@@ -330,9 +416,15 @@ def _intensity(args: argparse.Namespace) -> int:
         table = from_electricitymaps(args.csv, basis=args.basis, region=args.region)
     else:
         table = from_eia930(args.csv, region=args.region)
-    tmp = f"{args.out}.tmp-{os.getpid()}"
-    pq.write_table(table, tmp)
-    os.replace(tmp, args.out)
+    final = Path(args.out).resolve()
+    remove_stale(final.parent)
+    tmp = temp_path(final, folder=False)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     print(f"{table.num_rows} intensity rows written to {args.out}")
     return EXIT_OK
 
@@ -354,6 +446,7 @@ def _validate(args: argparse.Namespace) -> int:
         power=args.power,
         period=tuple(args.period) if args.period else None,
         overlap=args.overlap,
+        columns=column_mapping(args.column),
     )
     if v.period is None:
         scope = "coverage and overlaps not checked (no --period, no Parquet ts statistics)"

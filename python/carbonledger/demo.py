@@ -302,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _cli(args: argparse.Namespace) -> int:
     """The ``demo`` subcommand (called by ``carbonledger.cli``)."""
+    from ._atomic import remove_stale
     from .exceptions import InputError
 
     if not args.days > 0:
@@ -313,6 +314,10 @@ def _cli(args: argparse.Namespace) -> int:
                 f"argument '--out': {str(root)!r} exists; pass --force to replace it "
                 "or choose a new folder"
             )
+        if root.is_dir():
+            # The ledger temporary a killed demo left beside 'inputs' and
+            # 'ledger' (a live demo's stays, and the check below refuses).
+            remove_stale(root)
         if not root.is_dir() or not _looks_like_demo(root):
             raise InputError(
                 f"argument '--out': {str(root)!r} does not look like a demo folder (only "

@@ -8,6 +8,12 @@ care which rule was broken.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .diagnostics import LedgerWarning
+
 __all__ = [
     "CarbonLedgerError",
     "CoverageError",
@@ -17,6 +23,7 @@ __all__ = [
     "OrderError",
     "OverlapError",
     "SchemaError",
+    "SuspiciousResultError",
     "UnknownIdError",
 ]
 
@@ -51,6 +58,19 @@ class OrderError(InputError):
 
 class InvalidSampleError(InputError):
     """A NaN, infinite or negative sample with ``on_invalid="raise"``."""
+
+
+class SuspiciousResultError(InputError):
+    """``strict=True`` (``--strict``) and the run gave warnings: results
+    that are almost certainly a mistake (see ``carbonledger.diagnostics``).
+    The message lists every warning; ``warnings`` holds them."""
+
+    def __init__(self, warnings: Sequence[LedgerWarning]) -> None:
+        self.warnings: list[LedgerWarning] = list(warnings)
+        lines = "".join(f"\n  - {w}" for w in self.warnings)
+        super().__init__(
+            f"strict: {len(self.warnings)} warning(s), so no result is returned or written:{lines}"
+        )
 
 
 class InternalError(CarbonLedgerError):

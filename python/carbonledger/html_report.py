@@ -14,13 +14,14 @@ import datetime as dt
 import html
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from ._time import to_ns
+from .diagnostics import LedgerWarning, warnings_from_manifest
 from .exceptions import InputError
 from .report import METRIC_COLUMNS, Report
 
@@ -52,6 +53,7 @@ LABEL_COLUMNS = ("phase", "team")  # shown whenever present, besides ``by``
 
 SECTION_IDS = (
     "headline",
+    "warnings",
     "chart-labels",
     "chart-market",
     "chart-grid",
@@ -99,6 +101,8 @@ th, td { padding: 4px 8px; border-bottom: 1px solid #e6e9ed; text-align: left; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.others td { color: #56606b; font-style: italic; }
 code { font-size: 12px; }
+section.warn { border: 2px solid #c8553d; background: #fff7f5; }
+section.warn h2 { color: #a23b26; }
 """
 
 
@@ -305,6 +309,7 @@ class _Ctx:
     grid: pl.DataFrame | None
     totals: dict[str, float]
     period: tuple[int, int] | None  # ns
+    warnings: list[LedgerWarning] = field(default_factory=list)
 
     @property
     def period_s(self) -> float:
@@ -347,6 +352,23 @@ def _sum(df: pl.DataFrame, col: str) -> float:
         return 0.0
     v = df[col].sum()
     return float(v) if v is not None else 0.0
+
+
+def _top_rows(
+    df: pl.DataFrame, n: int, by: list[str], descending: list[bool]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The first ``n`` rows of ``df`` sorted by ``by``, and the other rows (in
+    no particular order), without sorting all of ``df``: a report of a
+    million devices or jobs shows a few dozen. ``by`` must end in a unique
+    column, so that the first ``n`` are well defined."""
+    if df.height <= n or any(df[c].null_count() for c in by):
+        # Few rows, or nulls (which a sort and a top-k place differently).
+        ordered = df.sort(by, descending=descending)
+        return ordered.head(n), ordered.slice(n)
+    rows = df.with_row_index("_row")
+    top = rows.top_k(n, by=by, reverse=[not d for d in descending]).sort(by, descending=descending)
+    rest = rows.filter(~pl.col("_row").is_in(top["_row"].implode()))
+    return top.drop("_row"), rest.drop("_row")
 
 
 # ----------------------------------------------------------------- sections
@@ -883,37 +905,46 @@ def _grid_section(c: _Ctx) -> str:
 # ----------------------------------------------------------------- top jobs
 
 
-def _top_jobs_section(c: _Ctx) -> str:
-    a = c.alloc
-    total = c.totals["total_kgco2e"]
-    if a.height == 0:
-        return _section("chart-top-jobs", "Top jobs", '<p class="note">No allocations.</p>')
-    key = "job_id" if "job_id" in a.columns else None
-    labels = c.labels
-    aggs = [
+def _job_totals(a: pl.DataFrame, name: str) -> pl.DataFrame:
+    """Per job: its rows, longest and summed time and metric sums (the cheap
+    aggregates; ``_job_details`` adds the rest for the jobs shown)."""
+    return a.group_by(name).agg(
         pl.len().alias("rows"),
-        pl.col("device_id").cast(pl.String).n_unique().alias("n_dev"),
-        pl.col("device_id").cast(pl.String).first().alias("device"),
         pl.col("duration_s").max().alias("hours_s"),
         pl.col("duration_s").sum().alias("dev_s"),
         *[
             pl.col(c).sum()
             for c in ("energy_kwh", "operational_kgco2e", "embodied_kgco2e", "total_kgco2e")
         ],
-        *[pl.col(k).cast(pl.String).first() for k in labels],
-    ]
-    jobs = (
-        a.with_columns(pl.col(key).cast(pl.String)).group_by(key).agg(aggs)
-        if key
-        else a.with_row_index("job")
-        .with_columns(pl.col("job").cast(pl.String))
-        .group_by("job")
-        .agg(aggs)
     )
-    name = key or "job"
-    jobs = jobs.sort(["total_kgco2e", name], descending=[True, False])
-    top = jobs.head(TOP_JOBS)
-    rest = jobs.slice(TOP_JOBS)
+
+
+def _job_details(a: pl.DataFrame, name: str, jobs: pl.DataFrame, labels: list[str]) -> pl.DataFrame:
+    """``jobs`` with each job's devices and first labels, read from its rows."""
+    rows = a.filter(pl.col(name).is_in(jobs[name].implode()))
+    details = rows.group_by(name).agg(
+        pl.col("device_id").cast(pl.String).n_unique().alias("n_dev"),
+        pl.col("device_id").cast(pl.String).first().alias("device"),
+        *[pl.col(k).cast(pl.String).first() for k in labels],
+    )
+    return jobs.join(details, on=name, how="left", maintain_order="left")
+
+
+def _top_jobs_section(c: _Ctx) -> str:
+    a = c.alloc
+    total = c.totals["total_kgco2e"]
+    if a.height == 0:
+        return _section("chart-top-jobs", "Top jobs", '<p class="note">No allocations.</p>')
+    labels = c.labels
+    if "job_id" in a.columns:
+        name = "job_id"
+        a = a.with_columns(pl.col(name).cast(pl.String))
+    else:
+        name = "job"
+        a = a.with_row_index(name).with_columns(pl.col(name).cast(pl.String))
+    jobs = _job_totals(a, name)
+    top, rest = _top_rows(jobs, TOP_JOBS, ["total_kgco2e", name], [True, False])
+    top = _job_details(a, name, top, labels)
 
     def lab(r: dict[str, Any]) -> str:
         bits = [str(r[k]) for k in labels if r[k] is not None]
@@ -1003,6 +1034,9 @@ def _joined(c: _Ctx) -> pl.DataFrame:
         pl.col("energy_kwh").alias("idle_kwh"),
     )
     d = c.devices.with_columns(pl.col("device_id").cast(pl.String))
+    if d["device_id"].equals(u["device_id"]):
+        # One row per device in the same order (SPEC 9): side by side.
+        return d.hstack(u.drop("device_id"))
     return d.join(u, on="device_id", how="left", maintain_order="left")
 
 
@@ -1036,11 +1070,8 @@ def _utilization_section(c: _Ctx) -> str:
         "part of a device that shares below 1 leave free). Its carbon is real and is "
         "booked here, not spread over the jobs.",
     )
-    j = (
-        _joined(c)
-        .with_columns((pl.col("total_kgco2e") - pl.col("idle_kg")).alias("alloc_kg"))
-        .sort(["idle_kg", "device_id"], descending=[True, False])
-    )
+    j = _joined(c).with_columns((pl.col("total_kgco2e") - pl.col("idle_kg")).alias("alloc_kg"))
+    top, rest = _top_rows(j, TOP_DEVICES, ["idle_kg", "device_id"], [True, False])
     bars = [
         Bar(
             str(r["device_id"]),
@@ -1048,10 +1079,9 @@ def _utilization_section(c: _Ctx) -> str:
             note=f"{_pct(r['idle_kg'] or 0.0, r['total_kgco2e'])} idle, "
             f"{_hours(r['idle_s'] or 0.0)} h unallocated",
         )
-        for r in j.head(TOP_DEVICES).iter_rows(named=True)
+        for r in top.iter_rows(named=True)
     ]
-    if j.height > TOP_DEVICES:
-        rest = j.slice(TOP_DEVICES)
+    if rest.height:
         bars.append(
             Bar(
                 f"others ({rest.height:,} devices)",
@@ -1118,11 +1148,12 @@ def _coverage_section(c: _Ctx) -> str:
             f"{_hours(uncovered)} device-hours without measurements",
         )
     )
-    worst = d.sort(
+    top, rest = _top_rows(
+        d,
+        TOP_DEVICES,
         ["uncovered_s", "invalid_samples", "gaps", "device_id"],
-        descending=[True, True, True, False],
+        [True, True, True, False],
     )
-    top = worst.head(TOP_DEVICES)
     figures = []
     if period_s > 0:
         bars = [
@@ -1136,8 +1167,7 @@ def _coverage_section(c: _Ctx) -> str:
             )
             for r in top.iter_rows(named=True)
         ]
-        if worst.height > TOP_DEVICES:
-            rest = worst.slice(TOP_DEVICES)
+        if rest.height:
             frac = _sum(rest, "uncovered_s") / (rest.height * period_s)
             bars.append(
                 Bar(
@@ -1198,6 +1228,35 @@ def _coverage_section(c: _Ctx) -> str:
         body,
         "Telemetry quality per device: samples read, dropped and averaged, and time "
         "without measurements.",
+    )
+
+
+# ---------------------------------------------------------------- warnings
+
+
+def _warnings_section(c: _Ctx) -> str:
+    """Right under the headline, so a probably wrong ledger says so first."""
+    title = "Warnings"
+    if not c.warnings:
+        body = (
+            '<p class="note">None: no check found a result that is probably a mistake '
+            "(devices or allocations without measurements, sample and allocation times "
+            "that do not meet, timestamps without a zone; docs/methodology.md, "
+            "Warnings).</p>"
+        )
+        return _section("warnings", title, body)
+    rows = [
+        [w.code, f"{w.count:,}", w.message, ", ".join(w.examples) if w.examples else DASH]
+        for w in c.warnings
+    ]
+    table = _table(["check", "count", "what was found", "examples"], rows, {1})
+    sub = (
+        f"{len(c.warnings)} result(s) that are almost certainly a mistake; "
+        "rerun with --strict to fail on them. See docs/methodology.md, Warnings."
+    )
+    return (
+        f'<section id="warnings" class="warn"><h2>{_e(title)}</h2><p class="sub">{_e(sub)}</p>'
+        f"{table}</section>"
     )
 
 
@@ -1266,9 +1325,11 @@ def render_html(report: Report, manifest: dict[str, Any], by: list[str]) -> str:
         grid=grid,
         totals=report.totals(),
         period=_period(manifest, devices),
+        warnings=report.warnings or warnings_from_manifest(manifest),
     )
     sections = [
         _headline(ctx),
+        _warnings_section(ctx),
         _labels_section(ctx),
         _market_section(ctx),
         _grid_section(ctx),

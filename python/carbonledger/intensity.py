@@ -21,6 +21,10 @@ _EM_COLUMNS = {
     "lifecycle": "Carbon Intensity gCO₂eq/kWh (LCA)",
 }
 _HOUR = dt.timedelta(hours=1)
+# On the calling thread: nothing of the read is left on pyarrow's pool to
+# finish while the interpreter exits (see catalog.embodied_catalog). A year
+# of hours parses in milliseconds on one thread.
+_READ = pacsv.ReadOptions(use_threads=False)
 
 
 def from_electricitymaps(
@@ -47,7 +51,7 @@ def from_electricitymaps(
         opts = pacsv.ConvertOptions(
             column_types={"Datetime (UTC)": pa.timestamp("s"), _EM_COLUMNS[basis]: pa.float64()}
         )
-        t = pacsv.read_csv(os.fspath(p), convert_options=opts)
+        t = pacsv.read_csv(os.fspath(p), read_options=_READ, convert_options=opts)
         for col in ("Datetime (UTC)", "Zone Id", _EM_COLUMNS[basis]):
             if col not in t.column_names:
                 raise SchemaError(
@@ -92,6 +96,7 @@ def from_eia930(
         path = os.fspath(p)
         t = pacsv.read_csv(
             path,
+            read_options=_READ,
             convert_options=pacsv.ConvertOptions(
                 column_types={"timestamp": pa.timestamp("ns", "UTC"), "avg_CI": pa.float64()}
             ),

@@ -16,11 +16,9 @@ writes::
 dictionary-encoded ``device_id``, delta-encoded ``ts``). A power table holds one of
 ``power_w``/``energy_j``, so the devices that report cumulative energy
 counters (``--counters-fraction``) are written to ``power_counters/`` instead
-of ``power/``. Pass one folder (never ``power/`` itself, which holds both
-orders) to ``account``: ``account(power="fleet/power/by_time", ...)``. Every
-device is in ``devices.parquet``, so each of the two power datasets accounts
-the whole fleet's embodied carbon: sum the energy of the two runs, and take
-embodied carbon from one of them.
+of ``power/``. Pass one order folder of each (never ``power/`` itself, which
+holds both orders) to ``account`` as two sources:
+``account(power=["fleet/power/by_time", "fleet/power_counters/by_time"], ...)``.
 
 Generation is chunked: every sample is a pure function of (seed, device,
 sample index) plus small per-device tables (job pieces, outages, defects), so
@@ -191,11 +189,17 @@ def _data_file(*parts: str) -> str:
     return str(resources.files("carbonledger").joinpath("data", *parts))
 
 
+def _read_csv(path: str) -> pa.Table:
+    """A package CSV, read by path on this thread (small files; nothing is
+    left on pyarrow's pool at exit, see ``catalog.embodied_catalog``)."""
+    return pacsv.read_csv(path, read_options=pacsv.ReadOptions(use_threads=False))
+
+
 @cache
 def _zeus(gpu: str) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
     """Zeus ``summary_power_<gpu>.csv``: per workload (network, batch size,
     optimizer), the limit fractions measured and average power / max limit."""
-    t = pacsv.read_csv(_data_file("zeus", f"summary_power_{gpu}.csv")).to_pylist()
+    t = _read_csv(_data_file("zeus", f"summary_power_{gpu}.csv")).to_pylist()
     max_limit = max(float(r["power_limit"]) for r in t)
     rows: dict[str, list[tuple[float, float]]] = {}
     for r in t:
@@ -231,7 +235,7 @@ def _inference_load() -> F64:
     processed, prompt + generated, normalized by the 99th percentile of each
     trace and clipped to 1), both traces one after the other, looped to 1024
     buckets (a power of two, for cheap wrap-around)."""
-    t = pacsv.read_csv(_data_file("azure-llm-inference", "tokens_per_10s.csv"))
+    t = _read_csv(_data_file("azure-llm-inference", "tokens_per_10s.csv"))
     parts = []
     for name in ("code", "conv"):
         sub = t.filter(pc.equal(t.column("trace"), name))

@@ -4,14 +4,27 @@ report every problem found, not just the first."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from . import _native
-from ._io import POWER_COLUMNS, _is_pathlike, open_dataset, to_table
+from ._io import (
+    POWER_COLUMNS,
+    Columns,
+    _is_pathlike,
+    applicable,
+    check_source_files,
+    open_dataset,
+    power_sources,
+    table_columns,
+    to_table,
+)
 from ._time import to_ns
 from .accounting import Overlap, _choice
 from .catalog import fill_embodied
@@ -46,46 +59,129 @@ class Validation:
         return not self.problems
 
 
-def _ts_span(dataset: ds.FileSystemDataset) -> tuple[int, int] | None:
-    """``[min, max]`` of ``ts`` over every row group's Parquet statistics;
-    ``None`` unless every row group has them."""
-    if not isinstance(dataset.format, ds.ParquetFileFormat) or "ts" not in dataset.schema.names:
+# Nanoseconds per unit of a Parquet TIMESTAMP logical type.
+_NS_PER_UNIT = {"milliseconds": 1_000_000, "microseconds": 1_000, "nanoseconds": 1}
+
+
+def _ts_leaf(schema: pq.ParquetSchema, ts_name: str = "ts") -> int | None:
+    """Index of the top-level ``ts`` leaf column (named ``ts_name`` in the
+    file) in a Parquet schema."""
+    for i in range(len(schema)):
+        if schema.column(i).path == ts_name:
+            return i
+    return None
+
+
+def _ts_span(dataset: ds.FileSystemDataset, ts_name: str = "ts") -> tuple[int, int] | None:
+    """``[min, max]`` of ``ts``, in epoch nanoseconds, over every row group's
+    Parquet statistics; ``None`` unless every non-empty row group has them.
+
+    The raw integer statistics are scaled by the unit of the column's
+    Parquet logical type, never converted through ``datetime`` (which holds
+    microseconds only and refuses nanosecond values that are not whole
+    microseconds). The unit is the one the file stores, not the Arrow type
+    it reads back as (a ``timestamp[s]`` column is stored in milliseconds).
+    An INT64 timestamp counts units since the epoch in UTC whatever its
+    time zone (instant) or none (wall clock, which carbonledger reads as
+    UTC), so no zone conversion is needed. Legacy INT96 timestamps have no
+    defined sort order, so their statistics (which writers omit and readers
+    ignore) cannot bound the span: ``None``.
+    """
+    if not isinstance(dataset.format, ds.ParquetFileFormat) or ts_name not in dataset.schema.names:
         return None
     lows: list[int] = []
     highs: list[int] = []
     for frag in dataset.get_fragments():
         md = frag.metadata
-        col = md.schema.to_arrow_schema().get_field_index("ts")
+        col = _ts_leaf(md.schema, ts_name)
+        if col is None:
+            return None
+        column = md.schema.column(col)
+        if column.physical_type != "INT64" or column.logical_type.type != "TIMESTAMP":
+            return None  # INT96, or not a timestamp: the schema check reports the latter
+        unit = json.loads(column.logical_type.to_json()).get("timeUnit")
+        scale = _NS_PER_UNIT.get(unit)
+        if scale is None:
+            return None
         for g in range(md.num_row_groups):
-            stats = md.row_group(g).column(col).statistics
+            group = md.row_group(g)
+            if group.num_rows == 0:
+                continue
+            stats = group.column(col).statistics
             if stats is None or not stats.has_min_max:
+                if stats is not None and stats.null_count == group.num_rows:
+                    continue  # every ts null: no sample in this row group
                 return None
-            lows.append(to_ns(stats.min, "power.ts"))
-            highs.append(to_ns(stats.max, "power.ts"))
+            low, high = stats.min_raw, stats.max_raw
+            if not isinstance(low, int) or not isinstance(high, int):
+                return None
+            lows.append(low * scale)
+            highs.append(high * scale)
     if not lows or max(highs) <= min(lows):
         return None
     return min(lows), max(highs)
 
 
-def _power_schema_and_span(power: Any) -> tuple[pa.Schema | None, tuple[int, int] | None]:
-    """The power table's schema and, for Parquet, the span of its ``ts``
-    column from the row-group statistics (no sample is read)."""
-    if power is None:
-        return None, None
-    if _is_pathlike(power):
-        power = open_dataset(power, "power")
+def _renamed(schema: pa.Schema, mapping: Mapping[str, str]) -> pa.Schema:
+    use = applicable(mapping, schema.names)
+    back = {u: c for c, u in use.items()}
+    return pa.schema([f.with_name(back.get(f.name, f.name)) for f in schema])
+
+
+def _source_schema_and_span(
+    power: Any, mapping: Mapping[str, str]
+) -> tuple[pa.Schema | None, tuple[int, int] | None]:
+    """One opened power source's schema (carbonledger's column names) and,
+    for Parquet, the span of its ``ts`` column from the row-group
+    statistics (no sample is read)."""
     if isinstance(power, ds.FileSystemDataset):
-        return power.schema, _ts_span(power)
+        return _renamed(power.schema, mapping), _ts_span(power, mapping.get("ts", "ts"))
     if isinstance(power, ds.Dataset | pa.Table | pa.RecordBatch | pa.RecordBatchReader):
-        return power.schema, None
+        return _renamed(power.schema, mapping), None
     if hasattr(power, "__arrow_c_schema__"):
-        return pa.schema(power), None
+        return _renamed(pa.schema(power), mapping), None
     if hasattr(power, "collect_schema"):  # polars LazyFrame / DataFrame
-        names = [c for c in POWER_COLUMNS if c in power.collect_schema().names()]
-        return pa.table(power.select(names).head(0).collect()).schema, None
+        names = power.collect_schema().names()
+        keep = [n for n in names if n in POWER_COLUMNS or n in mapping.values()]
+        return _renamed(pa.table(power.select(keep).head(0).collect()).schema, mapping), None
     if hasattr(power, "__arrow_c_stream__"):  # the schema only, no batch pulled
-        return pa.RecordBatchReader.from_stream(power).schema, None
+        return _renamed(pa.RecordBatchReader.from_stream(power).schema, mapping), None
     return None, None
+
+
+def _power_schemas_and_span(
+    power: Any, columns: Columns | None, problems: list[Problem]
+) -> tuple[list[pa.Schema], tuple[int, int] | None]:
+    """Every power source's schema, and the span of ``ts`` over all of them
+    when every source is Parquet files with statistics."""
+    if power is None:
+        return [], None
+    mapping = table_columns(columns, "power")
+    schemas: list[pa.Schema] = []
+    spans: list[tuple[int, int] | None] = []
+    try:
+        sources = power_sources(power)
+    except CarbonLedgerError as e:
+        problems.append(Problem(type(e).__name__, str(e)))
+        return [], None
+    for i, src in enumerate(sources):
+        try:
+            if _is_pathlike(src):
+                src = open_dataset(src, "power", mapping)
+            if isinstance(src, ds.FileSystemDataset):
+                check_source_files(src, mapping, f"source {i}")
+            schema, span = _source_schema_and_span(src, mapping)
+        except CarbonLedgerError as e:
+            problems.append(Problem(type(e).__name__, str(e)))
+            spans.append(None)
+            continue
+        if schema is not None:
+            schemas.append(schema)
+        spans.append(span)
+    known = [sp for sp in spans if sp is not None]
+    if not known or len(known) != len(spans):
+        return schemas, None
+    return schemas, (min(a for a, _ in known), max(b for _, b in known))
 
 
 def _utc(ns: int) -> dt.datetime:
@@ -101,18 +197,21 @@ def validate(
     power: Any = None,
     period: tuple[Any, Any] | None = None,
     overlap: Overlap = "error",
+    columns: Columns | None = None,
 ) -> Validation:
     """Check inputs as ``account`` would, without reading a sample, and
     collect every problem: schemas, ids and references, values, and, over
     ``period`` (or, for Parquet power files, the span of their ``ts``
     statistics), intensity coverage and allocation overlaps. ``power`` is
-    only looked at for its schema (and Parquet statistics)."""
+    only looked at for its schema (and Parquet statistics); it may be a
+    list of sources, as in ``account``. ``columns`` maps column names as in
+    ``account``."""
     _choice("overlap", overlap, ("error", "normalize"))
     problems: list[Problem] = []
 
     def load(obj: Any, name: str) -> pa.Table | None:
         try:
-            return to_table(obj, name)
+            return to_table(obj, name, columns)
         except CarbonLedgerError as e:
             problems.append(Problem(type(e).__name__, str(e)))
             return None
@@ -127,12 +226,7 @@ def validate(
     intensity_t = load(intensity, "intensity")
     alloc_t = None if allocations is None else load(allocations, "allocations")
 
-    schema: pa.Schema | None = None
-    span: tuple[int, int] | None = None
-    try:
-        schema, span = _power_schema_and_span(power)
-    except CarbonLedgerError as e:
-        problems.append(Problem(type(e).__name__, str(e)))
+    schemas, span = _power_schemas_and_span(power, columns, problems)
 
     period_ns: tuple[int, int] | None = None
     source: str | None = None
@@ -150,7 +244,7 @@ def validate(
             sites_t,
             intensity_t,
             alloc_t,
-            power_schema=schema,
+            power_schemas=schemas,
             period=period_ns,
             overlap=overlap,
         )

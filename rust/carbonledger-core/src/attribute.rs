@@ -1,9 +1,19 @@
 //! Splitting priced pieces between the allocations active on a device (by
 //! share) and the device's unallocated bucket (what the shares leave over).
+//!
+//! Splitting every piece among the k allocations in flight would cost O(k)
+//! a piece, quadratic when thousands overlap. Instead each piece is added
+//! once to the device's running totals (its metric columns weighted by the
+//! step's scale), and an allocation takes the difference of those totals
+//! between when it opens and when it closes: O(1) a piece plus O(1) an
+//! allocation edge. The totals are compensated sums and their difference is
+//! taken word by word, so its error is of the order of eps^2 times the
+//! device's total, far below eps times the allocation's own value; the
+//! allocation's share multiplies the difference once, when the books close.
 
 use crate::kbn::Kbn;
 use crate::price::PieceValues;
-use crate::timeline::Active;
+use crate::timeline::DeviceAllocations;
 
 /// Compensated running totals of the metric columns.
 #[derive(Debug, Clone, Default)]
@@ -36,6 +46,54 @@ impl Metrics {
             .add(v.operational_market_kg * weight);
         self.embodied_kg.add(v.embodied_kg * weight);
     }
+
+    fn columns_mut(&mut self) -> [&mut Kbn; 7] {
+        [
+            &mut self.duration_s,
+            &mut self.uncovered_s,
+            &mut self.energy_kwh,
+            &mut self.facility_energy_kwh,
+            &mut self.operational_kg,
+            &mut self.operational_market_kg,
+            &mut self.embodied_kg,
+        ]
+    }
+
+    fn columns(&self) -> [&Kbn; 7] {
+        [
+            &self.duration_s,
+            &self.uncovered_s,
+            &self.energy_kwh,
+            &self.facility_energy_kwh,
+            &self.operational_kg,
+            &self.operational_market_kg,
+            &self.embodied_kg,
+        ]
+    }
+
+    /// Add the running totals `o` (when an allocation closes).
+    #[inline]
+    fn add_totals(&mut self, o: &Metrics) {
+        for (m, t) in self.columns_mut().into_iter().zip(o.columns()) {
+            m.add_sum(t);
+        }
+    }
+
+    /// Subtract the running totals `o` (when an allocation opens).
+    #[inline]
+    fn sub_totals(&mut self, o: &Metrics) {
+        for (m, t) in self.columns_mut().into_iter().zip(o.columns()) {
+            m.sub_sum(t);
+        }
+    }
+
+    /// Weight the metric columns by `share`; the time columns are an
+    /// allocation's whole time (SPEC 9).
+    fn weight_metrics(&mut self, share: f64) {
+        for m in self.columns_mut().into_iter().skip(2) {
+            *m = m.scaled(share);
+        }
+    }
 }
 
 /// What a device booked under one row of its region's grid (the `grid`
@@ -48,15 +106,73 @@ pub struct GridCell {
     pub values: PieceValues,
 }
 
+/// Where booking stands on a device's allocation timeline. An allocation is
+/// open exactly while `step` is one of its steps.
+#[derive(Debug, Clone, Default)]
+struct Sweep {
+    /// Every piece booked in a step with an active allocation, its metric
+    /// columns weighted by the step's scale.
+    totals: Metrics,
+    /// The step of the last such piece.
+    step: Option<usize>,
+}
+
+impl Sweep {
+    /// Move to `step`, opening and closing allocations on the way. Pieces
+    /// come in time order, so this is a walk over the edges in between;
+    /// only the leading uncovered span, booked last, jumps back (once).
+    fn move_to(&mut self, step: usize, allocs: &DeviceAllocations, accounts: &mut [Metrics]) {
+        match self.step {
+            Some(at) if at == step => return,
+            Some(at) if at < step => {
+                for s in at + 1..=step {
+                    for e in allocs.edges_at(s) {
+                        let m = &mut accounts[e.local as usize];
+                        if e.opens {
+                            m.sub_totals(&self.totals);
+                        } else {
+                            m.add_totals(&self.totals);
+                        }
+                    }
+                }
+            }
+            Some(at) => {
+                self.close_all(at, allocs, accounts);
+                self.open_all(step, allocs, accounts);
+            }
+            None => self.open_all(step, allocs, accounts),
+        }
+        self.step = Some(step);
+    }
+
+    fn open_all(&self, step: usize, allocs: &DeviceAllocations, accounts: &mut [Metrics]) {
+        for l in allocs.active_at(step) {
+            accounts[l as usize].sub_totals(&self.totals);
+        }
+    }
+
+    fn close_all(&self, step: usize, allocs: &DeviceAllocations, accounts: &mut [Metrics]) {
+        for l in allocs.active_at(step) {
+            accounts[l as usize].add_totals(&self.totals);
+        }
+    }
+}
+
 /// The books of one device: its whole, each of its allocations, the rest,
 /// and its pieces by grid row.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceAccounts {
     pub device: Metrics,
     pub unallocated: Metrics,
-    /// Indexed by the allocation's local index on the device.
+    /// Indexed by the allocation's local index on the device. Final once
+    /// the books are closed (`close_books`); until then each holds the
+    /// device's running totals at its closes minus those at its opens.
     pub allocations: Vec<Metrics>,
     pub grid: Vec<GridCell>,
+    /// Made by the first piece booked while an allocation is active (boxed:
+    /// the state of a million devices without stays small).
+    sweep: Option<Box<Sweep>>,
+    closed: bool,
 }
 
 impl DeviceAccounts {
@@ -67,22 +183,63 @@ impl DeviceAccounts {
         }
     }
 
-    /// Book one piece: allocations get their share of the metrics and all of
-    /// the piece's time (SPEC 9); the unallocated bucket gets the leftover of both.
-    pub fn book(&mut self, v: &PieceValues, active: &Active, grid_step: u32) {
+    /// Book one piece, in allocation step `step`: allocations get their
+    /// share of the metrics and all of the piece's time (SPEC 9); the
+    /// unallocated bucket gets the leftover of both.
+    pub fn book(
+        &mut self,
+        v: &PieceValues,
+        allocs: &DeviceAllocations,
+        step: usize,
+        grid_step: u32,
+    ) {
+        debug_assert!(!self.closed, "a piece booked after the books closed");
         self.device.add(v, 1.0, 1.0);
         match self.grid.last_mut() {
             Some(cell) if cell.step == grid_step => cell.values.add(v),
-            _ => self.grid.push(GridCell {
-                step: grid_step,
-                values: *v,
-            }),
+            _ => {
+                if self.grid.capacity() == 0 {
+                    // Over a short period a device books under one grid row:
+                    // a first push would make room for four (256 bytes, a
+                    // quarter GB for a million devices).
+                    self.grid.reserve_exact(1);
+                }
+                self.grid.push(GridCell {
+                    step: grid_step,
+                    values: *v,
+                })
+            }
         }
-        for &(local, share) in &active.members {
-            self.allocations[local as usize].add(v, 1.0, share);
+        let shares = allocs.steps.vals[step];
+        if shares.active > 0 {
+            let sweep = self.sweep.get_or_insert_with(Box::default);
+            sweep.move_to(step, allocs, &mut self.allocations);
+            sweep.totals.add(v, 1.0, shares.scale);
         }
-        if active.leftover > 0.0 {
-            self.unallocated.add(v, active.leftover, active.leftover);
+        if shares.leftover > 0.0 {
+            self.unallocated.add(v, shares.leftover, shares.leftover);
         }
+    }
+
+    /// After the last piece: close the allocations still open and weight
+    /// each by its share. Idempotent.
+    pub fn close_books(&mut self, allocs: &DeviceAllocations) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        if let Some(sweep) = self.sweep.take() {
+            if let Some(at) = sweep.step {
+                sweep.close_all(at, allocs, &mut self.allocations);
+            }
+        }
+        for (m, span) in self.allocations.iter_mut().zip(&allocs.spans) {
+            m.weight_metrics(span.share);
+        }
+    }
+
+    /// Whether `close_books` has run: the allocations' metrics are final.
+    pub fn is_closed(&self) -> bool {
+        self.closed
     }
 }

@@ -96,19 +96,31 @@ fn for_each_key<'a>(
         DataType::Dictionary(_, _) => {
             let d = arr.as_any_dictionary();
             let values = d.values();
-            let keys = d.normalized_keys();
+            let keys = value_indices(d);
             let mut per_value: Vec<Option<Key<'a>>> = Vec::with_capacity(values.len());
             collect_keys(values, table, col, &mut per_value)?;
             for (i, k) in keys.iter().enumerate() {
-                f(i, if valid(i) { per_value[*k] } else { None })?;
+                let key = if valid(i) {
+                    value_at(&per_value, *k)
+                } else {
+                    None
+                };
+                f(i, key)?;
             }
         }
         dt if IdKind::of(dt) == Some(IdKind::Int) => {
-            let cast = arrow_cast::cast(arr, &DataType::Int64).map_err(|e| {
-                Error::schema(format!(
-                    "table '{table}', column '{col}': integer ids must fit in int64 ({e})"
-                ))
-            })?;
+            // Not `safe`: a uint64 id above i64::MAX would become a null
+            // slot, read back as id 0.
+            let opts = arrow_cast::CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            let cast =
+                arrow_cast::cast_with_options(arr, &DataType::Int64, &opts).map_err(|e| {
+                    Error::schema(format!(
+                        "table '{table}', column '{col}': integer ids must fit in int64 ({e})"
+                    ))
+                })?;
             let a = cast.as_primitive::<arrow_array::types::Int64Type>();
             for i in 0..a.len() {
                 f(i, valid(i).then(|| Key::Int(a.value(i))))?;
@@ -628,19 +640,37 @@ impl KeyIndex {
             }
             out.truncate(start);
         }
-        for (row, k) in d.normalized_keys().into_iter().enumerate() {
+        for (row, k) in value_indices(d).into_iter().enumerate() {
             let key = if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
                 None
             } else {
-                per_value[k]
+                value_at(&per_value, k)
             };
             let i = key
-                .and(mapped[k])
+                .and(value_at(&mapped, k))
                 .ok_or_else(|| id_error(table, col, of, row, key))?;
             out.push(i);
         }
         Ok(())
     }
+}
+
+/// Each row's index into the dictionary's values. `normalized_keys` clamps
+/// every key into range (null rows may hold any key) but panics on an empty
+/// dictionary, which a valid array has only when every row is null (an
+/// empty id table read from a dictionary-encoded file, say).
+fn value_indices(d: &dyn arrow_array::AnyDictionaryArray) -> Vec<usize> {
+    if d.values().is_empty() {
+        vec![0; d.len()]
+    } else {
+        d.normalized_keys()
+    }
+}
+
+/// The dictionary value at `k`, `None` past the end (a null row's key).
+#[inline]
+fn value_at<T: Copy>(values: &[Option<T>], k: usize) -> Option<T> {
+    values.get(k).copied().flatten()
 }
 
 /// A dictionary's values as keys, and the index of each (`None`: null or unknown).

@@ -19,6 +19,8 @@ pub struct Device {
     pub window: (i64, i64),
     pub idle_w: Option<f64>,
     pub wrap_j: Option<f64>,
+    /// Its own power ceiling (W), else the option's (see `Options`).
+    pub max_power_w: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -173,6 +175,7 @@ impl Fleet {
         }
         let idle = opt_floats(devices, "idle_power_w", p);
         let wrap = opt_floats(devices, "counter_wrap_j", p);
+        let ceiling = opt_floats(devices, "max_power_w", p);
 
         let mut devs = Vec::with_capacity(devices.len());
         if let (Some(device_ids), Some(embodied), Some(installed), true) =
@@ -248,6 +251,21 @@ impl Fleet {
                     }
                     other => other,
                 };
+                let max_power_w = match ceiling.as_ref().map(|v| v[row]) {
+                    Some(w) if w.is_nan() => None,
+                    Some(w) if !(w.is_finite() && w > 0.0) => {
+                        p.note(bad(
+                            "devices",
+                            "max_power_w",
+                            row,
+                            &id,
+                            w,
+                            "a finite power ceiling > 0 W (or null)",
+                        ));
+                        None
+                    }
+                    other => other,
+                };
                 // A device with a problem still takes its row (placeholder
                 // values), so device indices stay row numbers for `validate`.
                 let site = dev_site.as_ref().and_then(|s| s[row]).map(|s| s as usize);
@@ -262,6 +280,7 @@ impl Fleet {
                     window: start.zip(end).unwrap_or((0, 1)),
                     idle_w,
                     wrap_j,
+                    max_power_w,
                 });
             }
         }

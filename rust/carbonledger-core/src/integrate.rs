@@ -8,6 +8,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::{Cursor, DeviceCtx, Segment, Shape};
 use crate::options::Interpolation;
 use crate::schema::fmt_ts;
+use crate::stream::ValueKind;
 
 /// Data-quality counts of one device (SPEC 9, `devices` table).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,9 +22,6 @@ pub struct Stats {
     pub wraps: u64,
     pub resets: u64,
 }
-
-/// A null timestamp, as the engine's row loop passes it.
-pub const NULL_TS: i64 = i64::MIN;
 
 /// Samples a hot run sums plainly before it is folded into the piece's
 /// compensated sum (bounds the rounding of the plain sum).
@@ -54,6 +52,9 @@ pub struct Hot {
     /// Energy of the run: W ns (J x 1e9) for power, one division when it is
     /// folded; J for counters.
     energy: f64,
+    /// The device's power ceiling (W): a sample or a counter's rise above it
+    /// takes the general path, which rejects it.
+    max_w: f64,
     taken: u32,
 }
 
@@ -66,29 +67,38 @@ impl Hot {
         qv: 0.0,
         limit: i64::MIN,
         energy: 0.0,
+        max_w: 0.0,
         taken: 0,
     };
 
     /// Take one sample if the common case holds; `false` leaves the state
-    /// untouched for the general path. `t` is `NULL_TS` for a null timestamp.
+    /// untouched for the general path.
     #[inline(always)]
     pub fn take<const RULE: u8>(&mut self, t: i64, v: f64, max_gap: i64) -> bool {
         // A counter's segment is its rise, booked only when it does not go
         // back (the general path handles wraps and resets).
         let rise = self.pmean - self.qv;
+        let len_ns = (self.pts - self.qt) as f64;
+        // Power: finite, >= +0 and at most the ceiling in one integer compare
+        // (non-negative floats order as their bits; -0.0, also valid, takes
+        // the general path). Counters: any finite value >= +0, and a rise
+        // that neither goes back nor exceeds the ceiling's energy.
+        let valid = if RULE == COUNTER {
+            (v.to_bits() < f64::INFINITY.to_bits())
+                & (rise >= 0.0)
+                & (rise * 1e9 <= self.max_w * len_ns)
+        } else {
+            v.to_bits() <= self.max_w.to_bits()
+        };
         // Non-short-circuit: one branch, not six.
         let ok = (t > self.pts)
-            // Finite and >= +0 in one integer compare (-0.0, also valid,
-            // takes the general path).
-            & (v.to_bits() < f64::INFINITY.to_bits())
+            & valid
             & (self.pts - self.qt <= max_gap)
             & (self.pts <= self.limit)
-            & (self.taken < RUN_MAX)
-            & (RULE != COUNTER || rise >= 0.0);
+            & (self.taken < RUN_MAX);
         if !ok {
             return false;
         }
-        let len_ns = (self.pts - self.qt) as f64;
         self.energy += match RULE {
             LINEAR => 0.5 * (self.qv + self.pmean) * len_ns,
             HOLD => self.qv * len_ns,
@@ -115,6 +125,9 @@ struct Pending {
 #[derive(Debug, Clone)]
 pub struct DeviceState {
     pub stats: Stats,
+    /// The value column of the source that gave this device its first
+    /// sample; every later sample must come from the same kind (SPEC 2).
+    pub kind: Option<ValueKind>,
     pending: Option<Pending>,
     prev: Option<(i64, f64)>,
     main: Option<Cursor>,
@@ -126,6 +139,7 @@ impl DeviceState {
     pub fn new(n_allocations: usize) -> Self {
         Self {
             stats: Stats::default(),
+            kind: None,
             pending: None,
             prev: None,
             main: None,
@@ -169,6 +183,7 @@ impl DeviceState {
                 qv,
                 limit: cur.piece_end().min(ctx.clip.1),
                 energy: 0.0,
+                max_w: ctx.max_power_w(),
                 taken: 0,
             },
             _ => Hot::OFF,
@@ -183,6 +198,9 @@ impl DeviceState {
             Some(t) if v.is_finite() && v >= 0.0 => t,
             _ => return self.invalid(ctx, ts, v),
         };
+        if !ctx.counters && v > ctx.max_power_w() {
+            return Err(above_ceiling(ctx, ts, v, "a power"));
+        }
         match &mut self.pending {
             Some(p) if ts == p.ts => {
                 p.n += 1;
@@ -253,7 +271,7 @@ impl DeviceState {
             Shape::Uncovered
         } else if ctx.counters {
             let d = v1 - v0;
-            if d >= 0.0 {
+            let shape = if d >= 0.0 {
                 Shape::Counter { d }
             } else if let Some(w) = ctx.device.wrap_j {
                 self.stats.wraps += u64::from(in_period);
@@ -261,7 +279,21 @@ impl DeviceState {
             } else {
                 self.stats.resets += u64::from(in_period);
                 Shape::Uncovered
+            };
+            if let Shape::Counter { d } = shape {
+                // The mean power over the interval, compared without a
+                // division (the interval is > 0 ns: duplicates were merged).
+                if d * 1e9 > ctx.max_power_w() * (t1 - t0) as f64 {
+                    let watts = d / ((t1 - t0) as f64 / 1e9);
+                    return Err(above_ceiling(
+                        ctx,
+                        t1,
+                        watts,
+                        "a counter rising at a mean power",
+                    ));
+                }
             }
+            shape
         } else {
             match ctx.opts.interpolation {
                 Interpolation::Linear => Shape::Linear { p0: v0, p1: v1 },
@@ -312,6 +344,23 @@ impl DeviceState {
                 all.close(ctx, &mut self.acc);
             }
         }
+        self.acc.close_books(ctx.allocs);
         Ok(())
     }
+}
+
+/// A sample above the device's power ceiling: never dropped quietly, as
+/// such a value is a unit or encoding error that would dominate every total.
+#[cold]
+fn above_ceiling(ctx: &DeviceCtx<'_>, t: i64, watts: f64, what: &str) -> Error {
+    let col = if ctx.counters { "energy_j" } else { "power_w" };
+    Error::new(
+        ErrorKind::InvalidSample,
+        format!(
+            "table 'power', column '{col}': {what} of {watts:e} W for device_id {} at {}, above its ceiling of {} W; expected at most the ceiling (no single metered device of a compute fleet draws more: check the unit, e.g. mW or uJ read as W or J; if the device really draws that much, raise max_power_w, or set devices.max_power_w for it)",
+            ctx.name(),
+            fmt_ts(t),
+            ctx.max_power_w()
+        ),
+    )
 }

@@ -23,6 +23,30 @@ impl Kbn {
     pub fn value(&self) -> f64 {
         self.sum + self.comp
     }
+
+    /// Add another compensated sum, both of its words: the difference of two
+    /// running totals stays as precise as a sum of the terms in between.
+    #[inline]
+    pub fn add_sum(&mut self, o: &Kbn) {
+        self.add(o.sum);
+        self.add(o.comp);
+    }
+
+    /// Subtract another compensated sum (see `add_sum`).
+    #[inline]
+    pub fn sub_sum(&mut self, o: &Kbn) {
+        self.add(-o.sum);
+        self.add(-o.comp);
+    }
+
+    /// The sum times `k` (one rounding of each word).
+    #[inline]
+    pub fn scaled(&self, k: f64) -> Kbn {
+        Kbn {
+            sum: self.sum * k,
+            comp: self.comp * k,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -38,5 +62,22 @@ mod tests {
         }
         k.add(-1e16);
         assert_eq!(k.value(), 1000.0);
+    }
+
+    #[test]
+    fn difference_of_running_totals_keeps_small_terms() {
+        // A running total passes 1e16; the terms added between two reads of
+        // it are recovered exactly from the difference of the reads.
+        let mut total = Kbn::default();
+        total.add(1e16);
+        let before = total;
+        for _ in 0..1000 {
+            total.add(0.1);
+        }
+        let mut between = Kbn::default();
+        between.add_sum(&total);
+        between.sub_sum(&before);
+        assert!((between.value() - 100.0).abs() < 1e-9);
+        assert_eq!(between.scaled(0.5).value(), 0.5 * between.value());
     }
 }

@@ -31,6 +31,12 @@ impl DeviceCtx<'_> {
     pub fn name(&self) -> String {
         self.ids.name(self.index)
     }
+
+    /// The device's power ceiling: its own `max_power_w`, else the option's.
+    #[inline]
+    pub fn max_power_w(&self) -> f64 {
+        self.device.max_power_w.unwrap_or(self.opts.max_power_w)
+    }
 }
 
 /// How power behaves over one segment between two consecutive points.
@@ -160,7 +166,7 @@ impl Cursor {
                 ctx.grid.steps.vals[self.gi],
                 self.in_window,
             );
-            acc.book(&v, &ctx.allocs.steps.vals[self.ai], self.gi as u32);
+            acc.book(&v, ctx.allocs, self.ai, self.gi as u32);
         }
         self.piece_start = self.pos;
         self.energy = Kbn::default();

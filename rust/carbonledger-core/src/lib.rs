@@ -28,5 +28,5 @@ pub use error::{Error, ErrorKind, Problems, Result};
 pub use options::{Interpolation, Options};
 pub use report::Output;
 pub use schema::Table;
-pub use stream::{account, Engine, Inputs};
+pub use stream::{account, account_sources, Engine, Inputs};
 pub use validate::validate;

@@ -8,6 +8,11 @@ pub enum Interpolation {
     Previous,
 }
 
+/// 1 MW: above a whole rack of today's densest accelerators (about 130 kW),
+/// far above any single GPU, CPU or host; below the values a unit slip
+/// (mW or uJ read as W or J) or a corrupted encoding produces.
+pub const DEFAULT_MAX_POWER_W: f64 = 1e6;
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub period: Option<(i64, i64)>,
@@ -24,6 +29,10 @@ pub struct Options {
     pub sort: bool,
     /// Worker threads; `None`: one per core.
     pub threads: Option<usize>,
+    /// Highest credible power of one device (W), unless the devices table
+    /// sets its own `max_power_w`: a sample (or a counter's mean power over
+    /// an interval) above it is an input error, never a number in a total.
+    pub max_power_w: f64,
     /// Batches shorter than this are walked on one thread: splitting a short
     /// batch across workers costs more than it saves.
     pub parallel_min_rows: usize,
@@ -40,6 +49,7 @@ impl Default for Options {
             normalize_overlap: false,
             sort: false,
             threads: None,
+            max_power_w: DEFAULT_MAX_POWER_W,
             parallel_min_rows: 1 << 16,
         }
     }

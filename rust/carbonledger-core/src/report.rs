@@ -156,6 +156,8 @@ pub fn build(
     let empty = Metrics::default();
     let mut by_row: Vec<&Metrics> = vec![&empty; n_allocations];
     for (st, da) in states.iter().zip(allocs) {
+        // Until then the allocations hold running totals, not metrics.
+        assert!(st.acc.is_closed(), "report built before the books closed");
         for (local, &row) in da.rows.iter().enumerate() {
             by_row[row as usize] = &st.acc.allocations[local];
         }

@@ -62,10 +62,156 @@ pub fn required<'a>(
             .iter()
             .map(|f| f.name().as_str())
             .collect();
-        Error::schema(format!(
-            "table '{table}': missing required column '{name}' (expected {expected}); found columns {found:?}"
-        ))
+        missing_column(table, name, expected, &found)
     })
+}
+
+/// The schema error for a missing column: what was expected, the columns
+/// the input really has, and, when one of them looks like the missing one,
+/// how to map it.
+pub fn missing_column(table: &str, name: &str, expected: &str, found: &[&str]) -> Error {
+    Error::schema(format!(
+        "table '{table}': missing required column '{name}' (expected {expected}); found columns {found:?}{}",
+        mapping_hint(table, name, found)
+    ))
+}
+
+/// `; did you mean 'x'? map it with ...` when a found column looks like
+/// `name`, else nothing.
+pub fn mapping_hint(table: &str, name: &str, found: &[&str]) -> String {
+    match closest_column(name, found) {
+        Some(c) => format!(
+            "; did you mean '{c}'? map it with columns={{\"{name}\": \"{c}\"}} (CLI: --column {table}.{name}={c})"
+        ),
+        None => String::new(),
+    }
+}
+
+/// Names telemetry tools and schedulers use for carbonledger's columns.
+const ALIASES: &[(&str, &[&str])] = &[
+    (
+        "ts",
+        &[
+            "timestamp",
+            "time",
+            "datetime",
+            "date",
+            "t",
+            "sample_time",
+            "time_utc",
+        ],
+    ),
+    (
+        "device_id",
+        &[
+            "device",
+            "uuid",
+            "gpu_uuid",
+            "gpu",
+            "gpu_id",
+            "id",
+            "device_uuid",
+            "hostname",
+        ],
+    ),
+    (
+        "power_w",
+        &[
+            "power",
+            "watts",
+            "power_draw",
+            "power.draw",
+            "power_usage",
+            "power_watts",
+        ],
+    ),
+    (
+        "energy_j",
+        &["energy", "energy_joules", "total_energy", "joules"],
+    ),
+    (
+        "start",
+        &[
+            "start_time",
+            "starttime",
+            "begin",
+            "from",
+            "start_ts",
+            "valid_from",
+        ],
+    ),
+    (
+        "end",
+        &["end_time", "endtime", "stop", "to", "end_ts", "valid_to"],
+    ),
+    ("job_id", &["job", "jobid", "job_name", "allocation_id"]),
+    (
+        "site_id",
+        &["site", "datacenter", "data_center", "dc", "location"],
+    ),
+    (
+        "gco2e_per_kwh",
+        &[
+            "carbon_intensity",
+            "intensity",
+            "gco2_per_kwh",
+            "co2_intensity",
+        ],
+    ),
+    (
+        "embodied_kgco2e",
+        &["embodied", "embodied_kg", "embodied_co2e"],
+    ),
+];
+
+/// The found column most likely meant as `name`: a known alias, or a name
+/// equal up to case and punctuation, or within a small edit distance.
+pub fn closest_column<'f>(name: &str, found: &[&'f str]) -> Option<&'f str> {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let target = norm(name);
+    let aliases: Vec<String> = ALIASES
+        .iter()
+        .filter(|(canon, _)| *canon == name)
+        .flat_map(|(_, a)| a.iter().map(|x| norm(x)))
+        .collect();
+    let alias_rank = |f: &str| aliases.iter().position(|a| *a == norm(f));
+    if let Some((_, f)) = found
+        .iter()
+        .filter_map(|f| alias_rank(f).map(|r| (r, *f)))
+        .min_by_key(|(r, _)| *r)
+    {
+        return Some(f);
+    }
+    let limit = (target.len() / 3).max(1);
+    found
+        .iter()
+        .map(|f| (edit_distance(&norm(f), &target), *f))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, f)| f)
+}
+
+/// Levenshtein distance (short column names only).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// Timestamps as epoch nanoseconds, with the nulls of the input.
@@ -96,48 +242,103 @@ pub fn is_time_type(dt: &DataType) -> bool {
     )
 }
 
-fn scaled<'a>(values: &'a [i64], factor: i64, table: &str, col: &str) -> Result<Cow<'a, [i64]>> {
+fn scaled<'a>(
+    values: &'a [i64],
+    nulls: Option<&NullBuffer>,
+    factor: i64,
+    table: &str,
+    col: &str,
+) -> Result<Cow<'a, [i64]>> {
     if factor == 1 {
         return Ok(Cow::Borrowed(values));
     }
     values
         .iter()
-        .map(|v| {
-            v.checked_mul(factor).ok_or_else(|| {
-                Error::input(format!(
-                    "table '{table}', column '{col}': timestamp {v} overflows the nanosecond range (years 1677-2262)"
-                ))
-            })
+        .enumerate()
+        .map(|(row, v)| match v.checked_mul(factor) {
+            Some(ns) => Ok(ns),
+            // A null's slot may hold anything (pandas' NaT is i64::MIN).
+            None if nulls.is_some_and(|n| n.is_null(row)) => Ok(0),
+            None => Err(Error::input(format!(
+                "table '{table}', column '{col}': timestamp {v} at row {row} overflows the nanosecond range (years 1677-2262)"
+            ))),
         })
         .collect::<Result<Vec<_>>>()
         .map(Cow::Owned)
 }
 
+/// The instants carbonledger accepts, in epoch ns: `[1970-01-01, 2200-01-01)`.
+/// Fleet telemetry cannot predate the epoch, and the bound keeps the
+/// difference of any two accepted instants (and a period widened by any
+/// `max_gap` up to a century) inside i64 nanoseconds, so no interval length
+/// can overflow. A time outside it is a unit or encoding slip (seconds read
+/// as milliseconds, a zero or sentinel date), never a sample to book.
+pub const ERA_NS: (i64, i64) = (0, 7_258_118_400_000_000_000);
+
+/// Reject any non-null time outside [`ERA_NS`], naming the first one.
+pub fn check_era(values: &[i64], nulls: Option<&NullBuffer>, table: &str, col: &str) -> Result<()> {
+    let outside = |v: i64| v < ERA_NS.0 || v >= ERA_NS.1;
+    let bad = match nulls {
+        // Vectorizes: one pass of min/max, then a search only on failure.
+        None => {
+            let (lo, hi) = values
+                .iter()
+                .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            if values.is_empty() || !(outside(lo) || outside(hi)) {
+                return Ok(());
+            }
+            values.iter().position(|&v| outside(v))
+        }
+        Some(n) => (0..values.len()).find(|&i| n.is_valid(i) && outside(values[i])),
+    };
+    match bad {
+        None => Ok(()),
+        Some(row) => Err(Error::input(format!(
+            "table '{table}', column '{col}': time {} at row {row} is outside the accepted range [{}, {}); expected instants of this era (a value this far off is a unit or encoding slip, e.g. seconds stored as milliseconds, or a sentinel date)",
+            fmt_ts(values[row]),
+            fmt_ts(ERA_NS.0),
+            fmt_ts(ERA_NS.1)
+        ))),
+    }
+}
+
 /// Read a timestamp column (any unit; zone-aware values are UTC instants, naive
-/// ones are taken as UTC) as epoch nanoseconds.
+/// ones are taken as UTC) as epoch nanoseconds, each within [`ERA_NS`].
 pub fn times<'a>(arr: &'a ArrayRef, table: &str, col: &str) -> Result<Times<'a>> {
+    let t = times_unchecked(arr, table, col)?;
+    check_era(&t.values, t.nulls.as_ref(), table, col)?;
+    Ok(t)
+}
+
+/// `times` without the era check: for rows that may still be ignored (the
+/// read window of SPEC 8 decides first).
+pub fn times_unchecked<'a>(arr: &'a ArrayRef, table: &str, col: &str) -> Result<Times<'a>> {
     let nulls = arr.logical_nulls();
     let values = match arr.data_type() {
         DataType::Timestamp(TimeUnit::Nanosecond, _) => scaled(
             arr.as_primitive::<TimestampNanosecondType>().values(),
+            nulls.as_ref(),
             1,
             table,
             col,
         )?,
         DataType::Timestamp(TimeUnit::Microsecond, _) => scaled(
             arr.as_primitive::<TimestampMicrosecondType>().values(),
+            nulls.as_ref(),
             1_000,
             table,
             col,
         )?,
         DataType::Timestamp(TimeUnit::Millisecond, _) => scaled(
             arr.as_primitive::<TimestampMillisecondType>().values(),
+            nulls.as_ref(),
             1_000_000,
             table,
             col,
         )?,
         DataType::Timestamp(TimeUnit::Second, _) => scaled(
             arr.as_primitive::<TimestampSecondType>().values(),
+            nulls.as_ref(),
             1_000_000_000,
             table,
             col,
@@ -149,10 +350,11 @@ pub fn times<'a>(arr: &'a ArrayRef, table: &str, col: &str) -> Result<Times<'a>>
                 .iter()
                 .map(|d| i64::from(*d))
                 .collect();
-            Cow::Owned(scaled(&days, 86_400_000_000_000, table, col)?.into_owned())
+            Cow::Owned(scaled(&days, nulls.as_ref(), 86_400_000_000_000, table, col)?.into_owned())
         }
         DataType::Date64 => scaled(
             arr.as_primitive::<Date64Type>().values(),
+            nulls.as_ref(),
             1_000_000,
             table,
             col,
@@ -262,6 +464,40 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggests_the_closest_column() {
+        assert_eq!(
+            closest_column("ts", &["device_id", "timestamp", "power_w"]),
+            Some("timestamp")
+        );
+        assert_eq!(closest_column("power_w", &["powr_w"]), Some("powr_w"));
+        assert_eq!(
+            closest_column("device_id", &["Device ID"]),
+            Some("Device ID")
+        );
+        assert_eq!(closest_column("ts", &["value"]), None);
+        let e = missing_column("power", "ts", "a timestamp", &["device_id", "timestamp"]);
+        assert!(
+            e.message
+                .contains("found columns [\"device_id\", \"timestamp\"]"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("did you mean 'timestamp'"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn rejects_times_outside_the_era() {
+        assert!(check_era(&[0, 1_735_689_600_000_000_000], None, "power", "ts").is_ok());
+        let e = check_era(&[1, -9_000_000_000_000_000_000], None, "power", "ts").unwrap_err();
+        assert!(e.message.contains("row 1"), "{}", e.message);
+        assert!(check_era(&[ERA_NS.1], None, "power", "ts").is_err());
+    }
 
     #[test]
     fn formats_timestamps() {

@@ -8,11 +8,14 @@ use rayon::prelude::*;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ids::KeyIndex;
 use crate::inputs::Fleet;
-use crate::integrate::{DeviceState, Hot, COUNTER, HOLD, LINEAR, NULL_TS};
+use crate::integrate::{DeviceState, Hot, COUNTER, HOLD, LINEAR};
 use crate::ledger::DeviceCtx;
 use crate::options::Options;
 use crate::report::{self, Output};
-use crate::schema::{floats, fmt_ts, is_time_type, required, times, Table};
+use crate::schema::{
+    closest_column, floats, fmt_ts, is_time_type, mapping_hint, missing_column, required, times,
+    times_unchecked, Table,
+};
 use crate::timeline::{
     build_allocations, build_grids, check_grid_coverage, check_overallocation, DeviceAllocations,
     OverAllocation, RegionGrid,
@@ -44,22 +47,15 @@ impl ValueKind {
 pub fn power_value_kind(schema: &Schema, ids: &KeyIndex) -> Result<ValueKind> {
     let field = |n: &str| schema.field_with_name(n).ok();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let id = field("device_id").ok_or_else(|| {
-        Error::schema(format!(
-            "table 'power': missing required column 'device_id' (expected ids of devices.device_id); found columns {names:?}"
-        ))
-    })?;
+    let id = field("device_id")
+        .ok_or_else(|| missing_column("power", "device_id", "ids of devices.device_id", &names))?;
     ids.check_kind(
         &arrow_array::new_empty_array(id.data_type()),
         "power",
         "device_id",
         "devices.device_id",
     )?;
-    let ts = field("ts").ok_or_else(|| {
-        Error::schema(format!(
-            "table 'power': missing required column 'ts' (expected a timestamp); found columns {names:?}"
-        ))
-    })?;
+    let ts = field("ts").ok_or_else(|| missing_column("power", "ts", "a timestamp", &names))?;
     if !is_time_type(ts.data_type()) {
         return Err(Error::schema(format!(
             "table 'power', column 'ts': expected a timestamp column, found type {}",
@@ -73,9 +69,16 @@ pub fn power_value_kind(schema: &Schema, ids: &KeyIndex) -> Result<ValueKind> {
             ))
         }
         (None, None) => {
+            // Suggest an energy column when the input looks like counters.
+            let hint = match closest_column("power_w", &names) {
+                None if closest_column("energy_j", &names).is_some() => {
+                    mapping_hint("power", "energy_j", &names)
+                }
+                _ => mapping_hint("power", "power_w", &names),
+            };
             return Err(Error::schema(format!(
-                "table 'power': missing column 'power_w' (W, instantaneous) or 'energy_j' (J, cumulative counter); found columns {names:?}"
-            )))
+                    "table 'power': missing column 'power_w' (W, instantaneous) or 'energy_j' (J, cumulative counter); found columns {names:?}{hint}"
+                )));
         }
         (Some(_), None) => ValueKind::PowerW,
         (None, Some(_)) => ValueKind::EnergyJ,
@@ -95,25 +98,14 @@ pub fn power_value_kind(schema: &Schema, ids: &KeyIndex) -> Result<ValueKind> {
 struct Rows<'a, D> {
     dev: D,
     ts: &'a [i64],
-    nulls: Option<&'a arrow_buffer::NullBuffer>,
     vals: &'a [f64],
 }
 
 impl<'a, D: Devices> Rows<'a, D> {
-    fn new(
-        dev: D,
-        ts: &'a [i64],
-        nulls: Option<&'a arrow_buffer::NullBuffer>,
-        vals: &'a [f64],
-    ) -> Self {
+    fn new(dev: D, ts: &'a [i64], vals: &'a [f64]) -> Self {
         // A record batch's columns have one length; checked once per batch.
         assert!(dev.len() == vals.len() && ts.len() == vals.len());
-        Self {
-            dev,
-            ts,
-            nulls,
-            vals,
-        }
+        Self { dev, ts, vals }
     }
 }
 
@@ -211,6 +203,22 @@ impl Engine {
                     fmt_ts(p0)
                 )));
             }
+            let era = crate::schema::ERA_NS;
+            if p0 < era.0 || p1 > era.1 {
+                return Err(Error::input(format!(
+                    "argument 'period': [{}, {}) reaches outside the accepted range [{}, {}); expected a period of this era",
+                    fmt_ts(p0),
+                    fmt_ts(p1),
+                    fmt_ts(era.0),
+                    fmt_ts(era.1)
+                )));
+            }
+        }
+        if !(opts.max_power_w.is_finite() && opts.max_power_w > 0.0) {
+            return Err(Error::input(format!(
+                "argument 'max_power_w': got {}; expected a finite power ceiling > 0 W",
+                opts.max_power_w
+            )));
         }
         if opts.max_gap_ns < 0 {
             return Err(Error::input(
@@ -266,7 +274,9 @@ impl Engine {
         })
     }
 
-    fn ctx(&self, i: usize) -> DeviceCtx<'_> {
+    /// Device `i`'s context; `counters` says which value kind its samples
+    /// are (the current source's while streaming, its own at the end).
+    fn ctx(&self, i: usize, counters: bool) -> DeviceCtx<'_> {
         let device = &self.fleet.devices[i];
         DeviceCtx {
             index: i,
@@ -275,9 +285,23 @@ impl Engine {
             grid: &self.grids[device.region as usize],
             allocs: &self.allocs[i],
             opts: &self.opts,
-            counters: self.kind == ValueKind::EnergyJ,
+            counters,
             clip: self.opts.period.unwrap_or((i64::MIN, i64::MAX)),
         }
+    }
+
+    /// Switch to the next power source (SPEC 2, several sources): later
+    /// batches carry `schema`'s value column. Hot runs of the previous
+    /// source are folded first, so every device's first sample of the new
+    /// source passes the general path, which checks the device's kind.
+    pub fn begin_source(&mut self, schema: &Schema) -> Result<()> {
+        let kind = power_value_kind(schema, &self.fleet.device_ids)?;
+        let counters = self.kind == ValueKind::EnergyJ;
+        for (st, h) in self.states.iter_mut().zip(self.hot.iter_mut()) {
+            st.settle(h, counters);
+        }
+        self.kind = kind;
+        Ok(())
     }
 
     /// Stream one batch of samples.
@@ -291,6 +315,54 @@ impl Engine {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        match self.read_window(batch)? {
+            Some(inside) if inside.num_rows() == 0 => Ok(()),
+            Some(inside) => self.feed_rows(&inside, spread),
+            None => self.feed_rows(batch, spread),
+        }
+    }
+
+    /// SPEC 8 (v1.1): with an explicit period only rows whose `ts` lies in
+    /// `W = [start - max_gap, end + max_gap]` can change a result; the others
+    /// are ignored, neither counted nor validated. `None`: every row is in
+    /// `W` (no copy); else the rows in `W`. A null `ts` is an input error
+    /// wherever it is read.
+    fn read_window(&self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
+        let col = required(batch, "power", "ts", "a timestamp")?;
+        if col.null_count() > 0 {
+            let row = (0..col.len()).find(|&r| col.is_null(r)).unwrap_or(0);
+            let id = batch
+                .column_by_name("device_id")
+                .and_then(|ids| arrow_cast::display::array_value_to_string(ids, row).ok())
+                .unwrap_or_default();
+            return Err(Error::input(format!(
+                "table 'power', column 'ts': null timestamp in a sample of device_id '{id}'; expected a timestamp in every row"
+            )));
+        }
+        let Some((p0, p1)) = self.opts.period else {
+            return Ok(None);
+        };
+        let gap = self.opts.max_gap_ns;
+        let (w0, w1) = (p0.saturating_sub(gap), p1.saturating_add(gap));
+        let ts = times_unchecked(col, "power", "ts")?;
+        let (lo, hi) = ts
+            .values
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        if lo >= w0 && hi <= w1 {
+            return Ok(None);
+        }
+        let keep: arrow_array::BooleanArray = ts
+            .values
+            .iter()
+            .map(|&t| Some(t >= w0 && t <= w1))
+            .collect();
+        arrow_select::filter::filter_record_batch(batch, &keep)
+            .map(Some)
+            .map_err(|e| Error::internal(format!("cannot filter a batch to the read window: {e}")))
+    }
+
+    fn feed_rows(&mut self, batch: &RecordBatch, spread: bool) -> Result<()> {
         let col = self.kind.column();
         let ids = required(batch, "power", "device_id", "ids of devices.device_id")?;
         let ts = times(
@@ -318,20 +390,28 @@ impl Engine {
 
         if let Some(held) = &mut self.held {
             for (r, &d) in rows.iter().enumerate() {
-                held[d as usize].push((ts.get(r), vals[r]));
+                let d = d as usize;
+                if let Err(e) = claim_kind(&mut self.states[d], self.kind, || {
+                    self.fleet.device_ids.name(d)
+                }) {
+                    self.rows = rows;
+                    return Err(e);
+                }
+                held[d].push((ts.get(r), vals[r]));
             }
             self.rows = rows;
             return Ok(());
         }
 
-        let (ts, nulls, vals) = (&ts.values[..], ts.nulls.as_ref(), &vals[..]);
+        // Null timestamps were rejected by `read_window`.
+        let (ts, vals) = (&ts.values[..], &vals[..]);
         let cache = self.lut.take();
         let result = match (keyed, &cache) {
             (Some(keys), Some((_, lut))) => {
-                self.walk_batch(&Rows::new(Keyed { keys, lut }, ts, nulls, vals), spread)
+                self.walk_batch(&Rows::new(Keyed { keys, lut }, ts, vals), spread)
             }
             (Some(_), None) => Err(Error::internal("dictionary ids without their table")),
-            (None, _) => self.walk_batch(&Rows::new(Resolved(&rows), ts, nulls, vals), spread),
+            (None, _) => self.walk_batch(&Rows::new(Resolved(&rows), ts, vals), spread),
         };
         self.lut = cache;
         self.rows = rows;
@@ -428,20 +508,17 @@ impl Engine {
             (ValueKind::PowerW, crate::options::Interpolation::Linear) => LINEAR,
             (ValueKind::PowerW, crate::options::Interpolation::Previous) => HOLD,
         };
-        match (batch.nulls.is_some(), rule) {
-            (false, LINEAR) => self.walk::<false, LINEAR, D>(batch, mine, rows),
-            (false, HOLD) => self.walk::<false, HOLD, D>(batch, mine, rows),
-            (false, _) => self.walk::<false, COUNTER, D>(batch, mine, rows),
-            (true, LINEAR) => self.walk::<true, LINEAR, D>(batch, mine, rows),
-            (true, HOLD) => self.walk::<true, HOLD, D>(batch, mine, rows),
-            (true, _) => self.walk::<true, COUNTER, D>(batch, mine, rows),
+        match rule {
+            LINEAR => self.walk::<LINEAR, D>(batch, mine, rows),
+            HOLD => self.walk::<HOLD, D>(batch, mine, rows),
+            _ => self.walk::<COUNTER, D>(batch, mine, rows),
         }
     }
 
     /// The per-row loop: the hot state takes the common case inline, the
     /// general state machine everything else.
     #[inline(always)]
-    fn walk<const NULLS: bool, const RULE: u8, D: Devices>(
+    fn walk<const RULE: u8, D: Devices>(
         &self,
         batch: &Rows<'_, D>,
         mine: &mut Share<'_>,
@@ -453,12 +530,6 @@ impl Engine {
         for r in rows {
             let (t, v) = (batch.ts[r], batch.vals[r]);
             let d = batch.dev.at(r) as usize - lo;
-            // A null timestamp travels as NULL_TS: an invalid sample.
-            let t = if NULLS && batch.nulls.is_some_and(|m| m.is_null(r)) {
-                NULL_TS
-            } else {
-                t
-            };
             if !hot[d].take::<RULE>(t, v, max_gap) {
                 if let Err(e) = self.general(&mut states[d], &mut hot[d], lo + d, t, v) {
                     return Some((r, e));
@@ -473,17 +544,18 @@ impl Engine {
     #[cold]
     #[inline(never)]
     fn general(&self, st: &mut DeviceState, hot: &mut Hot, i: usize, t: i64, v: f64) -> Result<()> {
-        let ctx = self.ctx(i);
+        claim_kind(st, self.kind, || self.fleet.device_ids.name(i))?;
+        let ctx = self.ctx(i, self.kind == ValueKind::EnergyJ);
         st.settle(hot, ctx.counters);
-        st.push(&ctx, (t != NULL_TS).then_some(t), v)?;
+        st.push(&ctx, Some(t), v)?;
         *hot = st.arm(&ctx);
         Ok(())
     }
 
     /// Close the books and build the result tables.
     pub fn finish(mut self) -> Result<Output> {
-        let counters = self.kind == ValueKind::EnergyJ;
         for (st, h) in self.states.iter_mut().zip(self.hot.iter_mut()) {
+            let counters = st.kind == Some(ValueKind::EnergyJ);
             st.settle(h, counters);
         }
         if let Some(mut held) = self.held.take() {
@@ -496,7 +568,7 @@ impl Engine {
                     .enumerate()
                     .map(|(i, (st, samples))| {
                         samples.sort_by_key(|s| s.0.unwrap_or(i64::MIN));
-                        let ctx = this.ctx(i);
+                        let ctx = this.ctx(i, st.kind == Some(ValueKind::EnergyJ));
                         for &(t, v) in samples.iter() {
                             st.push(&ctx, t, v)?;
                         }
@@ -535,7 +607,7 @@ impl Engine {
             states
                 .par_iter_mut()
                 .enumerate()
-                .map(|(i, st)| st.finish(&this.ctx(i), p0, p1))
+                .map(|(i, st)| st.finish(&this.ctx(i, st.kind == Some(ValueKind::EnergyJ)), p0, p1))
                 .reduce(|| Ok(()), |a, b| a.and(b))
         })?;
         Ok(report::build(
@@ -565,24 +637,66 @@ pub fn account<I>(
 where
     I: Iterator<Item = Result<RecordBatch>> + Send,
 {
+    account_sources(inputs, vec![(power_schema, power)], opts, cancelled)
+}
+
+/// What the read-ahead thread hands the engine: the start of the next
+/// power source (its schema), or one of its batches.
+enum Pulled<'s> {
+    Source(&'s Schema),
+    Batch(Result<RecordBatch>),
+}
+
+/// `account` over several power sources (SPEC 2), read one after the
+/// other; each source's batches carry that source's value column.
+pub fn account_sources<I>(
+    inputs: &Inputs<'_>,
+    sources: Vec<(&Schema, I)>,
+    opts: Options,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Output>
+where
+    I: Iterator<Item = Result<RecordBatch>> + Send,
+{
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let mut engine = Engine::new(inputs, power_schema, opts)?;
+    let Some((first_schema, _)) = sources.first() else {
+        return Err(Error::input(
+            "table 'power': no source given; expected at least one table, path or stream of samples",
+        ));
+    };
+    let mut engine = Engine::new(inputs, first_schema, opts)?;
+    // Every source's schema is checked before any sample is read.
+    for (schema, _) in &sources[1..] {
+        power_value_kind(schema, &engine.fleet.device_ids)?;
+    }
     // Batches decoded and not yet taken: none waiting means the reader is
     // the bottleneck, and the engine keeps to one thread.
     let waiting = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<RecordBatch>>(READ_AHEAD);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Pulled<'_>>(READ_AHEAD);
         let waiting = &waiting;
         scope.spawn(move || {
-            for batch in power {
-                let stop = batch.is_err();
-                waiting.fetch_add(1, Ordering::Relaxed);
-                if tx.send(batch).is_err() || stop {
-                    break;
+            for (k, (schema, power)) in sources.into_iter().enumerate() {
+                if k > 0 && tx.send(Pulled::Source(schema)).is_err() {
+                    return;
+                }
+                for batch in power {
+                    let stop = batch.is_err();
+                    waiting.fetch_add(1, Ordering::Relaxed);
+                    if tx.send(Pulled::Batch(batch)).is_err() || stop {
+                        return;
+                    }
                 }
             }
         });
-        for batch in rx {
+        for pulled in rx {
+            let batch = match pulled {
+                Pulled::Source(schema) => {
+                    engine.begin_source(schema)?;
+                    continue;
+                }
+                Pulled::Batch(batch) => batch,
+            };
             let behind = waiting.fetch_sub(1, Ordering::Relaxed) > 1;
             if cancelled() {
                 return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
@@ -595,4 +709,23 @@ where
         return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
     }
     engine.finish()
+}
+
+/// Give a device the current source's value kind on its first sample; a
+/// sample from a source of the other kind is an input error (SPEC 2: every
+/// device's samples come from one kind).
+fn claim_kind(st: &mut DeviceState, kind: ValueKind, name: impl FnOnce() -> String) -> Result<()> {
+    match st.kind {
+        None => {
+            st.kind = Some(kind);
+            Ok(())
+        }
+        Some(k) if k == kind => Ok(()),
+        Some(k) => Err(Error::input(format!(
+            "table 'power': device_id {} has samples in a '{}' source and in a '{}' source; expected every device's samples to come from one kind (power or energy counter)",
+            name(),
+            k.column(),
+            kind.column()
+        ))),
+    }
 }

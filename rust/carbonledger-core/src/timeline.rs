@@ -186,20 +186,93 @@ pub fn check_grid_coverage_all(
     }
 }
 
-/// Allocations active on a device during one step, shares already scaled
-/// when they summed above 1.
-#[derive(Debug, Clone, Default)]
-pub struct Active {
-    /// (local allocation index on the device, share)
-    pub members: Vec<(u32, f64)>,
-    /// `1 - sum(shares)`: what goes to the unallocated bucket.
+/// How the allocations active on a device during one step share it. Each
+/// active allocation takes `share x scale` of every piece in the step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepShares {
+    /// How many allocations are active.
+    pub active: u32,
+    /// 1, or `1 / sum(shares)` where the shares sum above 1.
+    pub scale: f64,
+    /// `1 - sum(shares)`, at least 0: what goes to the unallocated bucket.
     pub leftover: f64,
 }
 
+impl StepShares {
+    /// No allocation active: everything is unallocated.
+    pub const IDLE: Self = Self {
+        active: 0,
+        scale: 1.0,
+        leftover: 1.0,
+    };
+}
+
+/// One allocation on a device: its share and the steps `[first, end)` of
+/// the device's timeline it is active in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Span {
+    pub share: f64,
+    pub first: u32,
+    pub end: u32,
+}
+
+impl Span {
+    #[inline]
+    pub fn contains(&self, step: usize) -> bool {
+        (self.first as usize..self.end as usize).contains(&step)
+    }
+}
+
+/// An allocation that becomes active (`opens`) or stops being active at
+/// the start of a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    pub local: u32,
+    pub opens: bool,
+}
+
+/// A device's allocations as a timeline: per step only how the active ones
+/// share it, and per step boundary only which allocations come and go, so
+/// its size is linear in the allocations however many overlap.
 pub struct DeviceAllocations {
-    pub steps: Steps<Active>,
+    pub steps: Steps<StepShares>,
     /// Global (input row) index of each local allocation.
     pub rows: Vec<u32>,
+    /// Each local allocation's share and steps.
+    pub spans: Vec<Span>,
+    /// The edges at the start of step `s` are `edges[edge_at[s]..edge_at[s + 1]]`.
+    edge_at: Vec<u32>,
+    edges: Vec<Edge>,
+}
+
+impl DeviceAllocations {
+    fn none() -> Self {
+        Self {
+            steps: Steps::single(StepShares::IDLE),
+            rows: Vec::new(),
+            spans: Vec::new(),
+            edge_at: Vec::new(),
+            edges: Vec::new(),
+        }
+    }
+
+    /// The allocations that open or close at the start of `step`.
+    #[inline]
+    pub fn edges_at(&self, step: usize) -> &[Edge] {
+        match self.edge_at.get(step..step + 2) {
+            Some(&[a, b]) => &self.edges[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    /// The allocations active during `step` (a scan of all of them: for
+    /// the few jumps of a device's timeline, not for each step).
+    pub fn active_at(&self, step: usize) -> impl Iterator<Item = u32> + '_ {
+        (0u32..)
+            .zip(&self.spans)
+            .filter(move |(_, s)| s.contains(step))
+            .map(|(l, _)| l)
+    }
 }
 
 /// A step where shares sum above 1 + tolerance (an error inside the period
@@ -212,6 +285,147 @@ pub struct OverAllocation {
     pub sum: f64,
 }
 
+/// Shares are summed in fixed point with this many fractional bits: exact
+/// for every share above 2^-38 (and within 2^-91 for smaller ones), so the
+/// running sum a step sees does not depend on the order allocations came
+/// and went, and a step with none left sums to exactly 0. 2^32 allocations
+/// of share 1 still fit an i128.
+const SHARE_FRACTION_BITS: i32 = 90;
+const SHARE_ONE: i128 = 1 << SHARE_FRACTION_BITS;
+
+fn fixed_share(share: f64) -> i128 {
+    (share * (SHARE_ONE as f64)).round() as i128
+}
+
+/// How a step with shares summing to `sum` (fixed point) is shared.
+fn step_shares(active: u32, sum: i128) -> StepShares {
+    if active == 0 {
+        return StepShares::IDLE;
+    }
+    let one = SHARE_ONE as f64;
+    if sum > SHARE_ONE {
+        StepShares {
+            active,
+            scale: one / sum as f64,
+            leftover: 0.0,
+        }
+    } else {
+        StepShares {
+            active,
+            scale: 1.0,
+            leftover: (SHARE_ONE - sum) as f64 / one,
+        }
+    }
+}
+
+/// The step that starts at `t`, one of the sorted distinct `edges`: step
+/// `k + 1` starts at `edges[k]` (step 0 is everything before the first).
+fn step_of(edges: &[i64], t: i64) -> u32 {
+    edges.partition_point(|&e| e < t) as u32 + 1
+}
+
+/// Compile one device's allocations (`rows`, input row numbers) in
+/// O(n log n): sort the edges once, then sweep them keeping the exact sum
+/// of the active shares.
+fn device_allocations(
+    dev: u32,
+    mut rows: Vec<u32>,
+    allocations: &[Allocation],
+    over: &mut Vec<OverAllocation>,
+) -> DeviceAllocations {
+    if rows.is_empty() {
+        return DeviceAllocations::none();
+    }
+    // Local indices in start order: samples arrive in time order, so the
+    // allocations they open (and mostly those they close) are neighbours in
+    // memory, not scattered over the device's whole list.
+    rows.sort_by_key(|&r| allocations[r as usize].start);
+    let mut times: Vec<i64> = rows
+        .iter()
+        .flat_map(|&r| [allocations[r as usize].start, allocations[r as usize].end])
+        .collect();
+    times.sort_unstable();
+    times.dedup();
+    let n_steps = times.len() + 1;
+    let spans: Vec<Span> = rows
+        .iter()
+        .map(|&r| {
+            let a = &allocations[r as usize];
+            Span {
+                share: a.share,
+                first: step_of(&times, a.start),
+                end: step_of(&times, a.end),
+            }
+        })
+        .collect();
+
+    // Counting sort of the edges by step; within a step, by local index.
+    let mut edge_at = vec![0u32; n_steps + 1];
+    for s in &spans {
+        edge_at[s.first as usize + 1] += 1;
+        edge_at[s.end as usize + 1] += 1;
+    }
+    for i in 1..edge_at.len() {
+        edge_at[i] += edge_at[i - 1];
+    }
+    let mut fill = edge_at.clone();
+    let mut edges = vec![
+        Edge {
+            local: 0,
+            opens: false
+        };
+        2 * spans.len()
+    ];
+    for (l, s) in (0u32..).zip(&spans) {
+        for (step, opens) in [(s.first, true), (s.end, false)] {
+            let at = &mut fill[step as usize];
+            edges[*at as usize] = Edge { local: l, opens };
+            *at += 1;
+        }
+    }
+
+    let mut steps = Steps {
+        bounds: Vec::with_capacity(n_steps + 1),
+        vals: Vec::with_capacity(n_steps),
+    };
+    steps.push(i64::MIN, StepShares::IDLE);
+    let (mut active, mut sum) = (0u32, 0i128);
+    for (k, &t) in times.iter().enumerate() {
+        let step = k + 1;
+        for e in &edges[edge_at[step] as usize..edge_at[step + 1] as usize] {
+            let share = fixed_share(spans[e.local as usize].share);
+            if e.opens {
+                active += 1;
+                sum += share;
+            } else {
+                active -= 1;
+                sum -= share;
+            }
+        }
+        let shares = step_shares(active, sum);
+        if sum > SHARE_ONE {
+            let sum = sum as f64 / SHARE_ONE as f64;
+            if sum > 1.0 + SHARE_TOLERANCE {
+                over.push(OverAllocation {
+                    device: dev,
+                    start: t,
+                    end: times.get(k + 1).copied().unwrap_or(i64::MAX),
+                    sum,
+                });
+            }
+        }
+        steps.push(t, shares);
+    }
+    debug_assert_eq!(active, 0, "every allocation ends");
+    DeviceAllocations {
+        steps,
+        rows,
+        spans,
+        edge_at,
+        edges,
+    }
+}
+
 pub fn build_allocations(
     n_devices: usize,
     allocations: &[Allocation],
@@ -221,83 +435,9 @@ pub fn build_allocations(
         rows_of[a.device as usize].push(i as u32);
     }
     let mut over = Vec::new();
-    let timelines = rows_of
-        .into_iter()
-        .enumerate()
-        .map(|(dev, rows)| {
-            if rows.is_empty() {
-                return DeviceAllocations {
-                    steps: Steps::single(Active {
-                        members: Vec::new(),
-                        leftover: 1.0,
-                    }),
-                    rows,
-                };
-            }
-            let mut edges: Vec<i64> = rows
-                .iter()
-                .flat_map(|&r| [allocations[r as usize].start, allocations[r as usize].end])
-                .collect();
-            edges.sort_unstable();
-            edges.dedup();
-            let mut by_start: Vec<u32> = (0..rows.len() as u32).collect();
-            by_start.sort_by_key(|&l| allocations[rows[l as usize] as usize].start);
-            let mut steps = Steps {
-                bounds: Vec::new(),
-                vals: Vec::new(),
-            };
-            steps.push(
-                i64::MIN,
-                Active {
-                    members: Vec::new(),
-                    leftover: 1.0,
-                },
-            );
-            let mut active: Vec<u32> = Vec::new();
-            let mut next = 0;
-            for w in edges.windows(2) {
-                let (t, t_next) = (w[0], w[1]);
-                active.retain(|&l| allocations[rows[l as usize] as usize].end > t);
-                while next < by_start.len()
-                    && allocations[rows[by_start[next] as usize] as usize].start <= t
-                {
-                    active.push(by_start[next]);
-                    next += 1;
-                }
-                active.sort_unstable();
-                let sum: f64 = active
-                    .iter()
-                    .map(|&l| allocations[rows[l as usize] as usize].share)
-                    .sum();
-                let scale = if sum > 1.0 {
-                    if sum > 1.0 + SHARE_TOLERANCE {
-                        over.push(OverAllocation {
-                            device: dev as u32,
-                            start: t,
-                            end: t_next,
-                            sum,
-                        });
-                    }
-                    1.0 / sum
-                } else {
-                    1.0
-                };
-                let members: Vec<(u32, f64)> = active
-                    .iter()
-                    .map(|&l| (l, allocations[rows[l as usize] as usize].share * scale))
-                    .collect();
-                let leftover = if sum >= 1.0 { 0.0 } else { 1.0 - sum };
-                steps.push(t, Active { members, leftover });
-            }
-            steps.push(
-                *edges.last().expect("allocations have edges"),
-                Active {
-                    members: Vec::new(),
-                    leftover: 1.0,
-                },
-            );
-            DeviceAllocations { steps, rows }
-        })
+    let timelines = (0u32..)
+        .zip(rows_of)
+        .map(|(dev, rows)| device_allocations(dev, rows, allocations, &mut over))
         .collect();
     (timelines, over)
 }
@@ -378,7 +518,68 @@ mod tests {
         assert_eq!(s.bounds, vec![i64::MIN, 0, 5, 10, 15, i64::MAX]);
         assert_eq!(s.vals[1].leftover, 0.5);
         assert_eq!(s.vals[2].leftover, 0.0);
-        assert_eq!(s.vals[2].members.len(), 2);
-        assert_eq!(s.vals[4].leftover, 1.0);
+        assert_eq!(s.vals[2].active, 2);
+        assert_eq!(s.vals[4], StepShares::IDLE);
+        let d = &t[0];
+        assert_eq!(
+            d.spans,
+            vec![
+                Span {
+                    share: 0.5,
+                    first: 1,
+                    end: 3
+                },
+                Span {
+                    share: 0.5,
+                    first: 2,
+                    end: 4
+                }
+            ]
+        );
+        let opens = |local, opens| Edge { local, opens };
+        assert_eq!(d.edges_at(1), [opens(0, true)]);
+        assert_eq!(d.edges_at(3), [opens(0, false)]);
+        assert_eq!(d.edges_at(4), [opens(1, false)]);
+        assert_eq!(d.edges_at(0), []);
+        assert_eq!(d.edges_at(5), []);
+        assert_eq!(d.active_at(2).collect::<Vec<_>>(), vec![0, 1]);
+    }
+
+    #[test]
+    fn shares_sum_exactly_whatever_the_order() {
+        // Ten shares of 0.1 summed in floating point give 0.9999999999999999;
+        // their exact sum is just above 1, which is rounding: no leftover,
+        // no error. Coming and going in any order leaves exactly 0.
+        let a: Vec<Allocation> = (0..10)
+            .map(|i| Allocation {
+                device: 0,
+                start: i,
+                end: 100 - i,
+                share: 0.1,
+            })
+            .collect();
+        let (t, over) = build_allocations(1, &a);
+        assert!(over.is_empty());
+        let full = &t[0].steps.vals[10];
+        assert_eq!((full.active, full.leftover), (10, 0.0));
+        assert_eq!(t[0].steps.vals[11].active, 9);
+        assert_eq!(*t[0].steps.vals.last().unwrap(), StepShares::IDLE);
+    }
+
+    #[test]
+    fn over_allocation_is_found_per_step() {
+        let a: Vec<Allocation> = (0..3)
+            .map(|i| Allocation {
+                device: 0,
+                start: i * 10,
+                end: 100,
+                share: 0.5,
+            })
+            .collect();
+        let (t, over) = build_allocations(1, &a);
+        let spans: Vec<_> = over.iter().map(|o| (o.start, o.end, o.sum)).collect();
+        assert_eq!(spans, vec![(20, 100, 1.5)]);
+        assert_eq!(t[0].steps.vals[3].scale, 1.0 / 1.5);
+        assert_eq!(t[0].steps.vals[3].leftover, 0.0);
     }
 }

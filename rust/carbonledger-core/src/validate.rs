@@ -12,10 +12,10 @@ use crate::timeline::{
     build_allocations, build_grids, check_grid_coverage_all, check_overallocation_all,
 };
 
-/// Every problem of the small tables, of the power table's schema (when
+/// Every problem of the small tables, of the power sources' schemas (when
 /// given) and, over `opts.period` (when given), of grid coverage and
 /// over-allocation.
-pub fn validate(inputs: &Inputs<'_>, power_schema: Option<&Schema>, opts: &Options) -> Problems {
+pub fn validate(inputs: &Inputs<'_>, power_schemas: &[&Schema], opts: &Options) -> Problems {
     let mut p = Problems::default();
     if let Some((p0, p1)) = opts.period {
         if p1 <= p0 {
@@ -35,7 +35,7 @@ pub fn validate(inputs: &Inputs<'_>, power_schema: Option<&Schema>, opts: &Optio
     ) else {
         return p;
     };
-    if let Some(schema) = power_schema {
+    for schema in power_schemas {
         p.take(power_value_kind(schema, &fleet.device_ids));
     }
     let Some((p0, p1)) = opts.period.filter(|(a, b)| a < b) else {

@@ -56,6 +56,7 @@ fn parse_options(
     overlap: &str,
     sort: bool,
     threads: Option<usize>,
+    max_power_w: f64,
 ) -> PyResult<Options> {
     let pick = |arg: &str, v: &str, choices: &[&str]| -> PyResult<usize> {
         choices.iter().position(|c| *c == v).ok_or_else(|| {
@@ -74,23 +75,24 @@ fn parse_options(
         normalize_overlap: pick("overlap", overlap, &["error", "normalize"])? == 1,
         sort,
         threads,
+        max_power_w,
         ..Options::default()
     })
 }
 
-/// Account `power` against the small tables. Returns three Arrow tables of
-/// metric columns: per allocation (input order), unallocated per device and
-/// per device (devices order).
+/// Account `power` (one stream per source, SPEC 2) against the small tables.
+/// Returns four Arrow tables: metric columns per allocation (input order),
+/// unallocated per device and per device (devices order), and the grid.
 #[pyfunction]
 #[pyo3(signature = (
     power, devices, sites, intensity, allocations=None, *,
     period=None, interpolation="linear", max_gap_ns=300_000_000_000, gap_fill="none",
-    on_invalid="drop", overlap="error", sort=false, threads=None
+    on_invalid="drop", overlap="error", sort=false, threads=None, max_power_w=1e6
 ))]
 #[allow(clippy::too_many_arguments)]
 fn account(
     py: Python<'_>,
-    power: PyRecordBatchReader,
+    power: Vec<PyRecordBatchReader>,
     devices: PyTable,
     sites: PyTable,
     intensity: PyTable,
@@ -103,6 +105,7 @@ fn account(
     overlap: &str,
     sort: bool,
     threads: Option<usize>,
+    max_power_w: f64,
 ) -> PyResult<(PyTable, PyTable, PyTable, PyTable)> {
     let opts = parse_options(
         period,
@@ -113,8 +116,12 @@ fn account(
         overlap,
         sort,
         threads,
+        max_power_w,
     )?;
-    let reader = power.into_reader()?;
+    let readers = power
+        .into_iter()
+        .map(|p| p.into_reader())
+        .collect::<PyResult<Vec<_>>>()?;
     let interrupt: Mutex<Option<PyErr>> = Mutex::new(None);
     let result = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| -> Result<Output, Error> {
@@ -122,14 +129,21 @@ fn account(
             let sites = table("sites", sites)?;
             let intensity = table("intensity", intensity)?;
             let allocations = allocations.map(|a| table("allocations", a)).transpose()?;
-            let schema = reader.schema();
-            let batches = reader.map(|b| {
-                b.map_err(|e| {
-                    Error::input(format!(
-                        "table 'power': cannot read a batch of samples: {e}"
-                    ))
+            let schemas: Vec<_> = readers.iter().map(|r| r.schema()).collect();
+            let sources = readers
+                .into_iter()
+                .zip(&schemas)
+                .map(|(reader, schema)| {
+                    let batches = reader.map(|b| {
+                        b.map_err(|e| {
+                            Error::input(format!(
+                                "table 'power': cannot read a batch of samples: {e}"
+                            ))
+                        })
+                    });
+                    (schema.as_ref(), batches)
                 })
-            });
+                .collect();
             let cancelled = || {
                 Python::attach(|py| match py.check_signals() {
                     Ok(()) => false,
@@ -145,7 +159,7 @@ fn account(
                 intensity: &intensity,
                 allocations: allocations.as_ref(),
             };
-            carbonledger_core::account(&inputs, &schema, batches, opts, &cancelled)
+            carbonledger_core::account_sources(&inputs, sources, opts, &cancelled)
         }))
     });
     let out = match result {
@@ -190,7 +204,7 @@ fn account(
 /// more were found beyond those listed.
 #[pyfunction]
 #[pyo3(signature = (
-    devices, sites, intensity, allocations=None, *, power_schema=None, period=None,
+    devices, sites, intensity, allocations=None, *, power_schemas=Vec::new(), period=None,
     overlap="error"
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -200,12 +214,14 @@ fn validate(
     sites: PyTable,
     intensity: PyTable,
     allocations: Option<PyTable>,
-    power_schema: Option<PySchema>,
+    power_schemas: Vec<PySchema>,
     period: Option<(i64, i64)>,
     overlap: &str,
 ) -> PyResult<(Vec<(String, String)>, usize)> {
-    let opts = parse_options(period, "linear", 0, "none", "drop", overlap, false, None)?;
-    let schema = power_schema.map(|s| s.into_inner());
+    let opts = parse_options(
+        period, "linear", 0, "none", "drop", overlap, false, None, 1e6,
+    )?;
+    let schemas: Vec<_> = power_schemas.into_iter().map(|s| s.into_inner()).collect();
     let problems = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| {
             let mut p = Problems::default();
@@ -222,7 +238,11 @@ fn validate(
                 intensity: &intensity,
                 allocations: allocations.as_ref(),
             };
-            let mut found = carbonledger_core::validate(&inputs, schema.as_deref(), &opts);
+            let mut found = carbonledger_core::validate(
+                &inputs,
+                &schemas.iter().map(|s| s.as_ref()).collect::<Vec<_>>(),
+                &opts,
+            );
             p.list.append(&mut found.list);
             p.more += found.more;
             p
