@@ -9,7 +9,7 @@ PYTHON ?= python3
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test build lint rust-test py-test bench bench-large bench-kernels clean
+.PHONY: demo test build lint rust-test py-test bench bench-large bench-kernels bench-scaling clean
 
 $(DEPS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ bench-large: build
 	$(PY) benches/run.py --samples 1e9 --repeat 2 \
 		--only cl_time,cl_device,pa_read,pa_read_dict
 
+# How cost grows (issue 9): many allocations over 1,000 devices, thousands in
+# flight on one device, a million devices through `carbonledger run`; time,
+# peak RSS and scaling exponents per shape (benches/scaling.py).
+bench-scaling: build
+	$(PY) benches/scaling.py
+
 # Rust kernel benchmarks (divan): id resolution, one batch through the
 # engine in both dump orders, the whole in-memory run.
 bench-kernels:
@@ -59,3 +65,35 @@ bench-kernels:
 
 clean:
 	rm -rf target $(VENV)
+
+# Fuzzing the Rust core (docs/fuzzing.md): libFuzzer targets in fuzz/, each
+# run for FUZZ_SECONDS (make fuzz) or FUZZ_SMOKE_SECONDS (make fuzz-smoke,
+# for CI) on nightly Rust, with AddressSanitizer and debug assertions
+# (overflow checks). Findings land in fuzz/artifacts/<target>/; the corpus
+# grows in fuzz/corpus/<target>/ from the committed seeds in fuzz/seeds/.
+FUZZ_TARGETS ?= account validate integrate ids schema timeline
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 25
+FUZZ_SANITIZER ?= address
+# Leak detection is off: the engine's worker threads make LeakSanitizer scan
+# the heap after every input (20x slower) and Rust leaks are not unsafety.
+FUZZ_ARGS ?= -detect_leaks=0 -timeout=30 -max_len=8192 -print_final_stats=1
+
+.PHONY: fuzz fuzz-smoke fuzz-setup
+
+fuzz-setup:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
+
+fuzz: fuzz-setup
+	cargo +nightly fuzz build -a -s $(FUZZ_SANITIZER) --fuzz-dir fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t fuzz/artifacts/$$t; \
+		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+		cargo +nightly fuzz run -a -s $(FUZZ_SANITIZER) --fuzz-dir fuzz $$t \
+			fuzz/corpus/$$t fuzz/seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) \
+			-artifact_prefix=fuzz/artifacts/$$t/ $(FUZZ_ARGS) || exit 1; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)

@@ -154,7 +154,10 @@ fn uint64_ids_above_i64_max_are_an_error() {
         .resolve(&huge, "power", "device_id", "devices.device_id", &mut out)
         .expect_err("u64::MAX is no int64 id");
     assert_eq!(e.kind, ErrorKind::Schema);
-    assert!(e.message.contains("table 'power', column 'device_id'"), "{e:?}");
+    assert!(
+        e.message.contains("table 'power', column 'device_id'"),
+        "{e:?}"
+    );
     assert!(e.message.contains("18446744073709551615"), "{e:?}");
     let e = KeyIndex::build(&huge, "devices", "device_id").expect_err("u64::MAX");
     assert_eq!(e.kind, ErrorKind::Schema);
