@@ -24,7 +24,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._time import to_ns
+from ._time import to_ns, to_polars
 from .exceptions import InputError, SuspiciousResultError
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def format_warnings(warnings: Sequence[LedgerWarning]) -> str:
 
 def _listing(ids: Sequence[str], count: int) -> str:
     more = count - len(ids)
-    text = ", ".join(ids)
+    text = ", ".join(str(i) for i in ids)  # a null id is None
     return f"{text} and {more} more" if more > 0 else text
 
 
@@ -199,8 +199,7 @@ def _in_service(devices_in: pa.Table | None, n: int, period: tuple[int, int]) ->
         return yes
     if "installed_at" not in devices_in.column_names:
         return yes
-    df = pl.from_arrow(devices_in)
-    assert isinstance(df, pl.DataFrame)
+    df = to_polars(devices_in)
     installed = _ns_series(df["installed_at"])
     if installed is None:
         return yes

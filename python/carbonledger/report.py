@@ -9,6 +9,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ._time import to_polars
 from .diagnostics import LedgerWarning
 
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -77,8 +78,9 @@ class Report:
         table = self.tables[name]
         cached = self._frames.get(name)
         if cached is None or cached[0] is not table:
-            df = pl.from_arrow(table)
-            assert isinstance(df, pl.DataFrame)
+            # Input columns carried through may have a zone polars cannot
+            # parse (a fixed offset such as "+05:30"): shown in UTC.
+            df = to_polars(table)
             cached = self._frames[name] = (table, df)
         # A shallow copy (the columns are shared): what a caller changes in
         # place stays out of the cache.

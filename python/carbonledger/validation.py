@@ -119,6 +119,8 @@ def _ts_span(dataset: ds.FileSystemDataset, ts_name: str = "ts") -> tuple[int, i
             highs.append(high * scale)
     if not lows or max(highs) <= min(lows):
         return None
+    if min(lows) < -(2**63) or max(highs) >= 2**63:
+        return None  # beyond i64 ns: no period to check over (reading reports the times)
     return min(lows), max(highs)
 
 
