@@ -68,13 +68,16 @@ clean:
 
 # Fuzzing the Rust core (docs/fuzzing.md): libFuzzer targets in fuzz/, each
 # run for FUZZ_SECONDS (make fuzz) or FUZZ_SMOKE_SECONDS (make fuzz-smoke,
-# for CI) on nightly Rust, with AddressSanitizer and debug assertions
-# (overflow checks). Findings land in fuzz/artifacts/<target>/; the corpus
-# grows in fuzz/corpus/<target>/ from the committed seeds in fuzz/seeds/.
+# part of CI) with AddressSanitizer and debug assertions (overflow checks).
+# cargo fuzz passes nightly flags (-Zsanitizer); RUSTC_BOOTSTRAP lets the one
+# installed toolchain take them, so no second toolchain is needed. Findings
+# land in fuzz/artifacts/<target>/; the corpus grows in fuzz/corpus/<target>/
+# from the committed seeds in fuzz/seeds/.
 FUZZ_TARGETS ?= account validate integrate ids schema timeline
 FUZZ_SECONDS ?= 300
-FUZZ_SMOKE_SECONDS ?= 25
+FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_SANITIZER ?= address
+FUZZ_CARGO := RUSTC_BOOTSTRAP=1 cargo fuzz
 # Leak detection is off: the engine's worker threads make LeakSanitizer scan
 # the heap after every input (20x slower) and Rust leaks are not unsafety.
 FUZZ_ARGS ?= -detect_leaks=0 -timeout=30 -max_len=8192 -print_final_stats=1
@@ -82,15 +85,14 @@ FUZZ_ARGS ?= -detect_leaks=0 -timeout=30 -max_len=8192 -print_final_stats=1
 .PHONY: fuzz fuzz-smoke fuzz-setup
 
 fuzz-setup:
-	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo +nightly install cargo-fuzz --locked
+	@cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked --version 0.13.2
 
 fuzz: fuzz-setup
-	cargo +nightly fuzz build -a -s $(FUZZ_SANITIZER) --fuzz-dir fuzz
+	$(FUZZ_CARGO) build -a -s $(FUZZ_SANITIZER) --fuzz-dir fuzz
 	@for t in $(FUZZ_TARGETS); do \
 		mkdir -p fuzz/corpus/$$t fuzz/artifacts/$$t; \
 		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
-		cargo +nightly fuzz run -a -s $(FUZZ_SANITIZER) --fuzz-dir fuzz $$t \
+		$(FUZZ_CARGO) run -a -s $(FUZZ_SANITIZER) --fuzz-dir fuzz $$t \
 			fuzz/corpus/$$t fuzz/seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) \
 			-artifact_prefix=fuzz/artifacts/$$t/ $(FUZZ_ARGS) || exit 1; \
 	done

@@ -559,6 +559,72 @@ def test_intensity_value_out_of_domain(
     expect(InputError, ["intensity", column, text, "'r'"], spec12, intensity=intensity)
 
 
+# --------------------------------------------------------------------------- bounds on inputs
+# Beyond SPEC 11: ceilings far above anything real that keep every product
+# of accepted inputs finite (docs/methodology.md, "Bounds on inputs"). Each
+# value below used to give NaN or infinity in the ledger with exit 0.
+
+
+def test_pue_above_ceiling(spec12: Kwargs) -> None:
+    expect(
+        InputError,
+        ["sites", "pue", "1e300", "s1", "at most 100"],
+        spec12,
+        sites=sites_table(pue=[1e300]),
+    )
+
+
+def test_pue_at_ceiling_accepted(spec12: Kwargs) -> None:
+    cl.account(**{**spec12, "sites": sites_table(pue=[100.0])})
+
+
+@pytest.mark.parametrize("column", ["gco2e_per_kwh", "residual_gco2e_per_kwh"])
+def test_intensity_above_ceiling(spec12: Kwargs, column: str) -> None:
+    intensity = set_col(spec12["intensity"], column, [1.7e308, 100.0])
+    expect(InputError, ["intensity", column, "1.7e308", "at most 1e5"], spec12, intensity=intensity)
+
+
+def test_embodied_above_ceiling(spec12: Kwargs) -> None:
+    devices = devices_table(embodied_kgco2e=[1.7e308])
+    expect(InputError, ["devices", "embodied_kgco2e", "g0", "at most 1e9"], spec12, devices=devices)
+
+
+def test_idle_power_above_ceiling(spec12: Kwargs) -> None:
+    devices = devices_table(idle_power_w=[1e308])
+    expect(
+        InputError,
+        ["devices", "idle_power_w", "g0", "at most 1e9"],
+        spec12,
+        devices=devices,
+        gap_fill="idle",
+    )
+    # Within the column's bound but above the device's power ceiling: the
+    # engine books idle fill as power, so the ceiling applies to it too.
+    devices = devices_table(idle_power_w=[5000.0], max_power_w=[1000.0])
+    expect(
+        InputError,
+        ["devices", "idle_power_w", "5000", "g0", "ceiling of 1000"],
+        spec12,
+        devices=devices,
+        gap_fill="idle",
+    )
+
+
+def test_power_ceilings_bounded(spec12: Kwargs) -> None:
+    expect(InputError, ["max_power_w", "at most 1e9"], spec12, max_power_w=1e300)
+    devices = devices_table(max_power_w=[1e300])
+    expect(InputError, ["devices", "max_power_w", "g0", "at most 1e9"], spec12, devices=devices)
+
+
+def test_lifetime_rounding_to_nothing(spec12: Kwargs) -> None:
+    # 1e-18 years is 3e-11 s: no nanosecond of window, so no embodied carbon
+    # could ever be booked; an error, not a silent zero.
+    devices = devices_table(lifetime_years=[1e-18])
+    expect(
+        InputError, ["devices", "lifetime_years", "g0", "at least 1 ns"], spec12, devices=devices
+    )
+
+
 # --------------------------------------------------------------------------- over-allocation
 
 OVER: AllocRows = [("A", "g0", 5, 25, 1.0), ("B", "g0", 10, 30, 0.5)]  # 1.5 on [10, 25)

@@ -161,13 +161,18 @@ def _ns_series(s: pl.Series) -> pl.Series | None:
 
 def _jobs(df: pl.DataFrame) -> tuple[int, tuple[str, ...]]:
     """Distinct job ids of some allocation rows: how many, and the first few."""
-    jobs = df["job_id"].cast(pl.String).unique(maintain_order=True)
+    jobs = _ids(df["job_id"]).unique(maintain_order=True)
     return jobs.len(), tuple(jobs.head(MAX_EXAMPLES).to_list())
 
 
 def _ids(s: pl.Series) -> pl.Series:
     # Dictionary-encoded (categorical) ids join as strings; integers too.
-    return s.cast(pl.String)
+    # Any other type (job ids are free-form: binary that is not UTF-8, lists)
+    # as its text.
+    try:
+        return s.cast(pl.String)
+    except pl.exceptions.PolarsError:
+        return pl.Series(s.name, [None if x is None else str(x) for x in s.to_list()], pl.String)
 
 
 def _schemas(value: SchemaInput) -> list[pa.Schema]:
@@ -291,7 +296,7 @@ def _with_spans(alloc: pl.DataFrame, devices: pl.DataFrame) -> pl.DataFrame | No
     a = pl.DataFrame(
         {
             "device_id": _ids(alloc["device_id"]),
-            "job_id": alloc["job_id"].cast(pl.String),
+            "job_id": _ids(alloc["job_id"]),
             "start": start,
             "end": end,
             "duration_s": alloc["duration_s"],

@@ -7,6 +7,22 @@ use std::borrow::Cow;
 
 use crate::schema::{floats, fmt_ts, times, Table, Times};
 
+/// Ceilings on physical inputs. SPEC 11 asks only for `pue >= 1` and
+/// non-negative values; these upper bounds are the project's (docs/methodology.md,
+/// "Bounds on inputs"). Each is far above anything real (the worst data
+/// centers run a PUE near 3, lignite burns about 1,100 gCO2e/kWh, a GPU
+/// server embodies a few tonnes, a whole site draws tens of MW), so that no
+/// real fleet meets them, and together low enough that no product of
+/// accepted inputs overflows a float: NaN or an infinity in a ledger is a
+/// silent wrong number.
+pub const MAX_PUE: f64 = 100.0;
+/// Grid intensity (and residual mix) ceiling, gCO2e/kWh.
+pub const MAX_INTENSITY_G_PER_KWH: f64 = 1e5;
+/// Embodied carbon ceiling of one device, kgCO2e (a megatonne).
+pub const MAX_EMBODIED_KG: f64 = 1e9;
+/// Ceiling on any power ceiling (`max_power_w`, devices.max_power_w), W.
+pub const MAX_POWER_CEILING_W: f64 = 1e9;
+
 /// Seconds in a `lifetime_years` year: 365.25 days.
 pub const SECONDS_PER_YEAR: f64 = 31_557_600.0;
 
@@ -61,6 +77,21 @@ fn bad(
     Error::input(format!(
         "table '{table}', column '{col}': value {value} at row {row}{id} is invalid; expected {expected}"
     ))
+}
+
+/// A float as a person reads it: plain digits in the usual range, and
+/// scientific notation for huge or tiny values (1e300, not 301 digits).
+struct Num(f64);
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = self.0.abs();
+        if a == 0.0 || !a.is_finite() || (1e-6..1e15).contains(&a) {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "{:e}", self.0)
+        }
+    }
 }
 
 fn for_id(ids: &KeyIndex, i: usize, what: &str) -> String {
@@ -139,14 +170,14 @@ impl Fleet {
         };
         if let Some(pue) = &pue {
             for (row, u) in pue.iter().enumerate() {
-                if !(u.is_finite() && *u >= 1.0) {
+                if !(u.is_finite() && (1.0..=MAX_PUE).contains(u)) {
                     p.note(bad(
                         "sites",
                         "pue",
                         row,
                         &site_name(row),
-                        u,
-                        "a finite PUE >= 1.0",
+                        Num(*u),
+                        &format!("a PUE >= 1.0 and at most {MAX_PUE} (the overhead of a real data center is a fraction of its IT load, not {MAX_PUE} times it: check the unit or the column)"),
                     ));
                 }
             }
@@ -184,14 +215,14 @@ impl Fleet {
             for row in 0..devices.len() {
                 let id = for_id(device_ids, row, "device_id");
                 let e = embodied[row];
-                if !(e.is_finite() && e >= 0.0) {
+                if !(e.is_finite() && (0.0..=MAX_EMBODIED_KG).contains(&e)) {
                     p.note(bad(
                         "devices",
                         "embodied_kgco2e",
                         row,
                         &id,
-                        e,
-                        "a finite value >= 0 kgCO2e",
+                        Num(e),
+                        &format!("a value >= 0 and at most {MAX_EMBODIED_KG:e} kgCO2e (one device embodies tonnes, not megatonnes: check the unit, e.g. g read as kg)"),
                     ));
                 }
                 let start = installed.get(row);
@@ -223,14 +254,16 @@ impl Fleet {
                 };
                 let idle_w = match idle.as_ref().map(|v| v[row]) {
                     Some(w) if w.is_nan() => None,
-                    Some(w) if !(w.is_finite() && w >= 0.0) => {
+                    Some(w) if !(w.is_finite() && (0.0..=MAX_POWER_CEILING_W).contains(&w)) => {
                         p.note(bad(
                             "devices",
                             "idle_power_w",
                             row,
                             &id,
-                            w,
-                            "a finite power >= 0 W (or null)",
+                            Num(w),
+                            &format!(
+                                "a power >= 0 and at most {MAX_POWER_CEILING_W:e} W (or null)"
+                            ),
                         ));
                         None
                     }
@@ -244,7 +277,7 @@ impl Fleet {
                             "counter_wrap_j",
                             row,
                             &id,
-                            w,
+                            Num(w),
                             "a counter modulus > 0 J (or null)",
                         ));
                         None
@@ -253,14 +286,14 @@ impl Fleet {
                 };
                 let max_power_w = match ceiling.as_ref().map(|v| v[row]) {
                     Some(w) if w.is_nan() => None,
-                    Some(w) if !(w.is_finite() && w > 0.0) => {
+                    Some(w) if !(w.is_finite() && w > 0.0 && w <= MAX_POWER_CEILING_W) => {
                         p.note(bad(
                             "devices",
                             "max_power_w",
                             row,
                             &id,
-                            w,
-                            "a finite power ceiling > 0 W (or null)",
+                            Num(w),
+                            &format!("a power ceiling > 0 and at most {MAX_POWER_CEILING_W:e} W (or null)"),
                         ));
                         None
                     }
@@ -324,15 +357,15 @@ impl Fleet {
                     }
                 }
                 let ci = c[row];
-                if !(ci.is_finite() && ci >= 0.0) {
+                if !(ci.is_finite() && (0.0..=MAX_INTENSITY_G_PER_KWH).contains(&ci)) {
                     row_ok = false;
                     p.note(bad(
                         "intensity",
                         "gco2e_per_kwh",
                         row,
                         &id,
-                        ci,
-                        "a finite intensity >= 0 gCO2e/kWh",
+                        Num(ci),
+                        &format!("an intensity >= 0 and at most {MAX_INTENSITY_G_PER_KWH:e} gCO2e/kWh (about 100 times the dirtiest generation: check the unit, e.g. g/MWh or lb/MWh)"),
                     ));
                 }
                 let f = cfe.as_ref().map_or(0.0, |v| v[row]);
@@ -344,22 +377,22 @@ impl Fleet {
                         "cfe",
                         row,
                         &id,
-                        f,
+                        Num(f),
                         "a carbon-free fraction in [0, 1]",
                     ));
                 }
                 let r = residual.as_ref().map_or(f64::NAN, |v| v[row]);
                 // A missing residual is the intensity itself, checked above.
                 let (r, given) = if r.is_nan() { (ci, false) } else { (r, true) };
-                if given && !(r.is_finite() && r >= 0.0) {
+                if given && !(r.is_finite() && (0.0..=MAX_INTENSITY_G_PER_KWH).contains(&r)) {
                     row_ok = false;
                     p.note(bad(
                         "intensity",
                         "residual_gco2e_per_kwh",
                         row,
                         &id,
-                        r,
-                        "a finite intensity >= 0 gCO2e/kWh (or null)",
+                        Num(r),
+                        &format!("an intensity >= 0 and at most {MAX_INTENSITY_G_PER_KWH:e} gCO2e/kWh (or null)"),
                     ));
                 }
                 if !row_ok {
@@ -473,19 +506,19 @@ fn lifetime_end(
             "lifetime_years",
             row,
             id,
-            years,
+            Num(years),
             "lifetime_years > 0 (or a retired_at)",
         ));
         return None;
     }
-    let Some(ns) = seconds_to_ns(years * SECONDS_PER_YEAR) else {
+    let Some(ns) = seconds_to_ns(years * SECONDS_PER_YEAR).filter(|&ns| ns > 0) else {
         p.note(bad(
             "devices",
             "lifetime_years",
             row,
             id,
-            years,
-            "a lifetime that fits the timestamp range",
+            Num(years),
+            "a lifetime of at least 1 ns that fits the timestamp range (a window that rounds to nothing would book no embodied carbon)",
         ));
         return None;
     };
@@ -496,7 +529,7 @@ fn lifetime_end(
             "lifetime_years",
             row,
             id,
-            years,
+            Num(years),
             "a window ending before year 2262",
         ));
     }

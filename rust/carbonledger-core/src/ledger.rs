@@ -190,12 +190,22 @@ impl Cursor {
             return Ok(());
         }
         let idle = if seg.shape == Shape::Uncovered && ctx.opts.gap_fill_idle {
-            Some(ctx.device.idle_w.ok_or_else(|| {
+            let w = ctx.device.idle_w.ok_or_else(|| {
                 Error::input(format!(
                     "table 'devices', column 'idle_power_w': null for device_id {}; gap_fill=\"idle\" needs it to fill its uncovered time",
                     ctx.name()
                 ))
-            })?)
+            })?;
+            // Idle fill is power the engine books itself: it must meet the
+            // ceiling a sample would.
+            if w > ctx.max_power_w() {
+                return Err(Error::input(format!(
+                    "table 'devices', column 'idle_power_w': {w} W for device_id {}, above its ceiling of {} W; expected an idle power within max_power_w",
+                    ctx.name(),
+                    ctx.max_power_w()
+                )));
+            }
+            Some(w)
         } else {
             None
         };

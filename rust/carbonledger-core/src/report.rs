@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::Float64Type;
 use arrow_array::{
     ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
 };
@@ -150,6 +152,34 @@ fn grid_batch(states: &[DeviceState], g: &GridContext<'_>) -> RecordBatch {
         ),
     ];
     metric_batch(&accounts, true, lead)
+}
+
+/// Every number of a result is finite: the bounds on the inputs
+/// (`inputs::MAX_*`, `max_power_w`, the era) keep every product in range, so
+/// a NaN or an infinity here is a defect of those bounds, and an error
+/// rather than a silent wrong number in a ledger.
+pub fn check_finite(out: &Output) -> crate::Result<()> {
+    let tables = [
+        ("devices", &out.devices),
+        ("allocations", &out.allocations),
+        ("unallocated", &out.unallocated),
+        ("grid", &out.grid),
+    ];
+    for (table, batch) in tables {
+        for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+            let Some(values) = column.as_primitive_opt::<Float64Type>() else {
+                continue;
+            };
+            if let Some(row) = values.values().iter().position(|v| !v.is_finite()) {
+                return Err(crate::Error::internal(format!(
+                    "result table '{table}', column '{}': {} at row {row}; the input bounds should make every result finite (please report this with the inputs)",
+                    field.name(),
+                    values.value(row)
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn build(

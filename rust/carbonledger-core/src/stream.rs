@@ -214,9 +214,10 @@ impl Engine {
                 )));
             }
         }
-        if !(opts.max_power_w.is_finite() && opts.max_power_w > 0.0) {
+        let top = crate::inputs::MAX_POWER_CEILING_W;
+        if !(opts.max_power_w.is_finite() && opts.max_power_w > 0.0 && opts.max_power_w <= top) {
             return Err(Error::input(format!(
-                "argument 'max_power_w': got {}; expected a finite power ceiling > 0 W",
+                "argument 'max_power_w': got {}; expected a power ceiling > 0 and at most {top:e} W",
                 opts.max_power_w
             )));
         }
@@ -610,7 +611,7 @@ impl Engine {
                 .map(|(i, st)| st.finish(&this.ctx(i, st.kind == Some(ValueKind::EnergyJ)), p0, p1))
                 .reduce(|| Ok(()), |a, b| a.and(b))
         })?;
-        Ok(report::build(
+        let out = report::build(
             &states,
             &self.allocs,
             self.fleet.allocations.len(),
@@ -620,7 +621,9 @@ impl Engine {
                 devices: &self.fleet.devices,
                 period: (p0, p1),
             },
-        ))
+        );
+        report::check_finite(&out)?;
+        Ok(out)
     }
 }
 
