@@ -30,7 +30,7 @@ from carbonledger.report import METRIC_COLUMNS, Report
 UTC = dt.timezone.utc
 H0 = dt.datetime(2025, 1, 1, tzinfo=UTC)
 MANIFEST: dict[str, Any] = {
-    "carbonledger": "0.1.0",
+    "carbonledger": cl.__version__,
     "options": {"period": ["2025-01-01T00:00:00Z", "2025-01-01T00:00:40Z"], "max_gap": 15.0},
     "inputs": {"power": [{"path": "power.parquet", "bytes": 123, "sha256": "ab" * 32}]},
     "started_at": "2025-01-02T00:00:00+00:00",
@@ -275,7 +275,7 @@ def _big_fleet(n_dev: int, n_jobs: int, regions: int, hours: int) -> Report:
 
 def test_page_size_does_not_grow_with_the_fleet() -> None:
     report = _big_fleet(n_dev=4000, n_jobs=30_000, regions=4, hours=31 * 24)
-    manifest = {"carbonledger": "0.1.0", "options": {"period": None}, "inputs": {}}
+    manifest = {"carbonledger": cl.__version__, "options": {"period": None}, "inputs": {}}
     text = render_html(report, manifest, ["phase", "team"])
     page = parse_page(text)
     assert {"chart-by-phase", "chart-by-team", *SECTION_IDS} <= set(page.ids)

@@ -10,6 +10,7 @@ they left (Wu et al., *Sustainable AI*, MLSys 2022). See ``SPEC.md`` and
 from __future__ import annotations
 
 from . import polars_ns as polars_ns  # registers df.carbon / lf.carbon
+from ._native import __version__ as __version__  # the workspace's version (Cargo.toml)
 from .accounting import account
 from .diagnostics import LedgerWarning
 from .exceptions import (
@@ -26,8 +27,6 @@ from .exceptions import (
 )
 from .report import METRIC_COLUMNS, Report
 from .validation import Problem, Validation, validate
-
-__version__ = "0.1.0"
 
 __all__ = [
     "METRIC_COLUMNS",

@@ -11,13 +11,9 @@ Exit codes: 0 ok, 2 bad input (a message, no traceback unless --debug),
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import hashlib
 import json
 import os
-import shutil
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,16 +21,15 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
-from . import __version__, account
+from . import demo, ledger
 from ._atomic import remove_stale, temp_path
-from ._io import expand_paths
+from ._native import __version__
 from .diagnostics import format_warnings, warnings_from_manifest
 from .exceptions import InputError
-from .html_report import render_html
-from .progress import ProgressBar
-from .report import METRIC_COLUMNS, Report, write_parquet
+from .ledger import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
+from .report import Report
 
-EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
+__all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "EXIT_OK", "column_mapping", "main"]
 
 
 COLUMN_HELP = (
@@ -149,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         help="print nothing on success but warnings (stderr), and no progress line",
     )
     run.add_argument("--debug", action="store_true", help="show tracebacks")
-    demo = sub.add_parser(
+    demo_cmd = sub.add_parser(
         "demo",
         help="account a built-in fleet built from real public data and write its ledger",
         description="Build a 48-GPU fleet (A100, H100, V100 nodes and their hosts) in three "
@@ -157,20 +152,7 @@ def _parser() -> argparse.ArgumentParser:
         "power measurements, the Azure LLM inference trace, catalog embodied carbon), write "
         "it under OUT/inputs and account it with 'carbonledger run' into OUT/ledger.",
     )
-    demo.add_argument(
-        "--out",
-        default="carbonledger-demo",
-        metavar="DIR",
-        help="demo folder to create (default ./carbonledger-demo)",
-    )
-    demo.add_argument(
-        "--days", type=float, default=3.0, metavar="N", help="days at 1 Hz (default 3)"
-    )
-    demo.add_argument(
-        "--force", action="store_true", help="replace --out if it holds an earlier demo"
-    )
-    demo.add_argument("--quiet", action="store_true", help="print nothing on success")
-    demo.add_argument("--debug", action="store_true", help="show tracebacks")
+    demo.add_arguments(demo_cmd)
     val = sub.add_parser(
         "validate",
         help="check the inputs without processing samples; list every problem",
@@ -225,77 +207,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _file_entry(path: str) -> dict[str, Any]:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return {"path": path, "bytes": os.path.getsize(path), "sha256": h.hexdigest()}
-
-
-def _write_ledger(report: Report, out: Path, by: list[str], manifest: dict[str, Any]) -> None:
-    """Write everything into a temporary sibling folder, then rename it into
-    place: an interrupted or failed run leaves no partial output. The
-    folder's name identifies this process, so that if it is killed outright
-    (SIGKILL), the next run can tell the folder is stale and remove it."""
-    parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(parent / out.name, folder=True)
-    try:
-        for name, table in report.tables.items():
-            write_parquet(table, tmp / f"{name}.parquet")
-        keys = [k for k in by if k in report.allocations.columns]
-        report.summary(by=keys).write_parquet(tmp / "summary.parquet")
-        manifest["rows"] = {name: t.num_rows for name, t in report.tables.items()}
-        manifest["totals"] = report.totals()
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-        (tmp / "report.html").write_text(render_html(report, manifest, by), encoding="utf-8")
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _summary_text(report: Report, by: list[str]) -> str:
-    """Totals, the operational / embodied and idle-capacity shares, the split
-    by each label in ``by``, and data-quality counts."""
-    t = report.totals()
-    lines = [f"{c:28s} {t[c]:16.6f}" for c in METRIC_COLUMNS]
-    total = t["total_kgco2e"]
-    if total > 0:
-        unalloc = float(report.unallocated["total_kgco2e"].sum())
-        lines += [
-            f"{'operational share':28s} {100 * t['operational_kgco2e'] / total:15.1f}%",
-            f"{'embodied share':28s} {100 * t['embodied_kgco2e'] / total:15.1f}%",
-            f"{'unallocated (idle) share':28s} {100 * unalloc / total:15.1f}%",
-        ]
-    cols = ["energy_kwh", "operational_kgco2e", "embodied_kgco2e", "total_kgco2e"]
-    with pl.Config(
-        tbl_rows=50,
-        tbl_width_chars=160,
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-    ):
-        for key in by:
-            if key in report.allocations.columns:
-                lines += [
-                    "",
-                    f"by {key}:",
-                    str(report.summary(by=[key]).select("bucket", key, *cols)),
-                ]
-    d = report.devices
-    lines += [
-        "",
-        f"data quality: {int(d['samples'].sum())} samples, "
-        f"{int(d['invalid_samples'].sum())} invalid dropped, "
-        f"{int(d['duplicate_samples'].sum())} duplicates, {int(d['gaps'].sum())} gaps, "
-        f"{int(d['counter_wraps'].sum())} counter wraps, "
-        f"{int(d['counter_resets'].sum())} counter resets, "
-        f"{float(d['uncovered_s'].sum()):.0f} device-seconds uncovered",
-    ]
-    return "\n".join(lines)
-
-
 def column_mapping(items: Sequence[str]) -> dict[str, Any]:
     """``--column [TABLE.]NAME=COLUMN`` options as ``account``'s ``columns=``."""
     out: dict[str, Any] = {}
@@ -314,70 +225,29 @@ def column_mapping(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _flat_paths(v: Any) -> list[str]:
-    if isinstance(v, str):
-        return [v]
-    return [p for item in v for p in _flat_paths(item)]
-
-
 def _run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    # What earlier runs killed before their rename left in the folder.
-    remove_stale(out.resolve().parent)
-    if out.exists():
-        raise InputError(f"argument '--out': {str(out)!r} exists; expected a new folder")
-    started = dt.datetime.now(dt.timezone.utc)
-    t0 = time.perf_counter()
-    inputs: dict[str, Any] = {
-        "power": args.power,  # one list of paths per --power: one source each
-        "devices": args.devices,
-        "sites": args.sites,
-        "intensity": args.intensity,
-        "allocations": args.allocations,
-    }
-    # A progress line on a terminal only: never in logs, pipes or --quiet runs.
-    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() and not args.quiet else None
-    finished = False
-    try:
-        report = account(
-            **inputs,
-            period=tuple(args.period) if args.period else None,
-            interpolation=args.interpolation,
-            max_gap=args.max_gap,
-            gap_fill=args.gap_fill,
-            on_invalid=args.on_invalid,
-            overlap=args.overlap,
-            sort=args.sort,
-            progress=bar,
-            strict=args.strict,
-            columns=column_mapping(args.column),
-            max_power_w=args.max_power_w,
-        )
-        finished = True
-    finally:
-        if bar is not None:
-            bar.close(keep=finished)
-    files = {
-        name: [_file_entry(f) for f in expand_paths(_flat_paths(v), name)]
-        for name, v in inputs.items()
-        if v is not None
-    }
     options = {k: v for k, v in vars(args).items() if k not in ("command", "quiet", "debug")}
-    manifest = {
-        "carbonledger": __version__,
-        "options": options,
-        "inputs": files,
-        "started_at": started.isoformat(),
-        "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "seconds": time.perf_counter() - t0,
-        "warnings": [w.to_dict() for w in report.warnings],
-    }
-    _write_ledger(report, out, [b for b in args.by.split(",") if b], manifest)
-    if report.warnings:  # even with --quiet: they say the ledger is probably wrong
-        print(format_warnings(report.warnings), file=sys.stderr)
-    if not args.quiet:
-        print(_summary_text(report, [b for b in args.by.split(",") if b]))
-        print(f"ledger written to {out}")
+    ledger.run(
+        args.out,
+        power=args.power,  # one list of paths per --power: one source each
+        devices=args.devices,
+        sites=args.sites,
+        intensity=args.intensity,
+        allocations=args.allocations,
+        by=[b for b in args.by.split(",") if b],
+        quiet=args.quiet,
+        options=options,
+        period=tuple(args.period) if args.period else None,
+        interpolation=args.interpolation,
+        max_gap=args.max_gap,
+        gap_fill=args.gap_fill,
+        on_invalid=args.on_invalid,
+        overlap=args.overlap,
+        sort=args.sort,
+        strict=args.strict,
+        columns=column_mapping(args.column),
+        max_power_w=args.max_power_w,
+    )
     return EXIT_OK
 
 
@@ -429,12 +299,6 @@ def _intensity(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from .demo import _cli
-
-    return _cli(args)
-
-
 def _validate(args: argparse.Namespace) -> int:
     from .validation import validate
 
@@ -471,24 +335,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _run,
         "summarize": _summarize,
         "intensity": _intensity,
-        "demo": _demo,
+        "demo": demo.command,
         "validate": _validate,
     }
-    try:
-        return commands[args.command](args)
-    except InputError as e:
-        if args.debug:
-            raise
-        print(f"carbonledger: error: {e}", file=sys.stderr)
-        return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("carbonledger: interrupted; nothing written", file=sys.stderr)
-        return 130
-    except Exception as e:
-        if args.debug:
-            raise
-        print(f"carbonledger: internal error ({type(e).__name__}): {e}", file=sys.stderr)
-        return EXIT_INTERNAL
+    return ledger.guarded(lambda: commands[args.command](args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import synth
+from . import ledger, synth
+from ._atomic import remove_stale
+from .exceptions import InputError
 
 __all__ = ["DEFAULT_OUT", "HOST_MODELS", "SEED", "build_inputs", "main", "run"]
 
@@ -262,10 +264,9 @@ def _describe(devices: pa.Table, sites: pa.Table, samples: int, days: float) -> 
 
 
 def run(out: str | Path = DEFAULT_OUT, days: float = 3.0, *, quiet: bool = False) -> int:
-    """Build the inputs under ``out/inputs`` and run ``carbonledger run`` on
-    them into ``out/ledger``; returns the command's exit status."""
-    from . import cli
-
+    """Build the inputs under ``out/inputs`` and account them into
+    ``out/ledger`` exactly as ``carbonledger run`` would (``ledger.run``);
+    returns the exit status (0)."""
     root = Path(out)
     inputs = build_inputs(root / "inputs", days)
     devices = pq.read_table(inputs["devices"])
@@ -276,35 +277,47 @@ def run(out: str | Path = DEFAULT_OUT, days: float = 3.0, *, quiet: bool = False
     if not quiet:
         print(_describe(devices, sites, samples, days))
         print(f"inputs written to {root / 'inputs'}\n", flush=True)
-    argv = [
-        "run",
-        "--power", inputs["power"],
-        "--devices", inputs["devices"],
-        "--sites", inputs["sites"],
-        "--intensity", inputs["intensity"],
-        "--allocations", inputs["allocations"],
-        "--period", inputs["start"], inputs["end"],
-        "--by", "phase,team",
-        "--out", str(root / "ledger"),
-    ]  # fmt: skip
-    if quiet:
-        argv.append("--quiet")
-    args = cli._parser().parse_args(argv)
-    return cli._run(args)
+    period = (inputs["start"], inputs["end"])
+    by = ["phase", "team"]
+    ledger.run(
+        root / "ledger",
+        power=[[inputs["power"]]],
+        devices=inputs["devices"],
+        sites=inputs["sites"],
+        intensity=inputs["intensity"],
+        allocations=inputs["allocations"],
+        by=by,
+        quiet=quiet,
+        period=period,
+    )
+    return ledger.EXIT_OK
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``demo`` command's options (``carbonledger demo`` and
+    ``python -m carbonledger.demo``)."""
+    p.add_argument(
+        "--out",
+        default="carbonledger-demo",
+        metavar="DIR",
+        help="demo folder to create (default ./carbonledger-demo)",
+    )
+    p.add_argument("--days", type=float, default=3.0, metavar="N", help="days at 1 Hz (default 3)")
+    p.add_argument("--force", action="store_true", help="replace --out if it holds an earlier demo")
+    p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m carbonledger.demo [--out DIR] [--days N] [--quiet] [--force]``."""
-    from . import cli
+    p = argparse.ArgumentParser(prog="python -m carbonledger.demo", description=__doc__)
+    add_arguments(p)
+    args = p.parse_args(argv)
+    return ledger.guarded(lambda: command(args), debug=args.debug)
 
-    return cli.main(["demo", *(sys.argv[1:] if argv is None else argv)])
 
-
-def _cli(args: argparse.Namespace) -> int:
-    """The ``demo`` subcommand (called by ``carbonledger.cli``)."""
-    from ._atomic import remove_stale
-    from .exceptions import InputError
-
+def command(args: argparse.Namespace) -> int:
+    """The ``demo`` command, from parsed ``add_arguments`` options."""
     if not args.days > 0:
         raise InputError(f"argument '--days': got {args.days}; expected > 0")
     root = Path(args.out)
