@@ -9,17 +9,31 @@ PYTHON ?= python3
 export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test build lint rust-test py-test bench bench-large bench-kernels bench-scaling clean
+.PHONY: demo test build wheel wheel-test lint rust-test py-test bench bench-large bench-kernels bench-scaling clean
 
 $(DEPS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pyarrow>=16" "polars>=1.0" "duckdb>=1.1" \
-		"hypothesis>=6" "pytest>=8" "ruff>=0.6" "mypy>=1.10" "numpy>=1.26"
+		"hypothesis>=6" "pytest>=8" "ruff>=0.6" "mypy>=1.10" "numpy>=1.26" "ziglang>=0.13"
 	touch $(DEPS)
 
 build: $(DEPS)
-	$(VENV)/bin/maturin develop --release --quiet
+	@# A version-specific build from before the abi3 wheel would shadow it.
+	rm -f python/carbonledger/_native.cpython-*.so
+	$(VENV)/bin/maturin develop --release --locked --quiet
+
+# The wheel users install: abi3 (one wheel for CPython >= 3.10), manylinux,
+# release profile (no debug info). It shares the cargo build of `build`.
+WHEEL_COMPAT ?= manylinux_2_28
+wheel: $(DEPS)
+	rm -rf dist
+	$(VENV)/bin/maturin build --release --locked --zig --compatibility $(WHEEL_COMPAT) --out dist
+
+# Install that wheel into a fresh virtual environment, outside the source
+# tree, and run the demo and the CLI from it.
+wheel-test: wheel
+	bash tests/wheel_install.sh dist
 
 demo: build
 	$(VENV)/bin/carbonledger demo --force
@@ -35,9 +49,10 @@ rust-test:
 	cargo test --release -p carbonledger-core --lib --tests
 
 py-test: build
+	$(VENV)/bin/python -m mypy.stubtest carbonledger._native
 	$(VENV)/bin/pytest -q
 
-test: build lint rust-test py-test
+test: build lint rust-test py-test wheel-test
 
 # Benchmarks (not part of `make test`): carbonledger, hand-written Polars and
 # DuckDB versions, and the pyarrow-read / numpy-pass limits, on the same files.

@@ -1,13 +1,67 @@
-from typing import Any
+"""The compiled core (``rust/carbonledger-py``); checked against the module by
+``mypy.stubtest`` in ``make test``. Use the typed API in ``carbonledger``."""
+
+from typing import Protocol
 
 __version__: str
+__all__ = [
+    "CarbonLedgerError",
+    "CoverageError",
+    "InputError",
+    "InternalError",
+    "InvalidSampleError",
+    "OrderError",
+    "OverlapError",
+    "SchemaError",
+    "UnknownIdError",
+    "__version__",
+    "account",
+    "validate",
+]
+
+class _ArrowStream(Protocol):
+    """Anything with the Arrow PyCapsule stream interface (pyarrow, polars,
+    duckdb, arro3, ...)."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+class _ArrowSchema(Protocol):
+    def __arrow_c_schema__(self) -> object: ...
+
+class CarbonLedgerError(Exception):
+    """Base of every carbonledger error."""
+
+class InputError(CarbonLedgerError, ValueError):
+    """An input value is outside its domain (e.g. ``end <= start``, ``pue < 1``)."""
+
+class SchemaError(InputError):
+    """A required column is missing or has a type that cannot be read."""
+
+class UnknownIdError(InputError):
+    """An id refers to nothing: ``device_id`` not in devices, unknown ``site_id``."""
+
+class CoverageError(InputError):
+    """Grid intensity rows leave a hole, or overlap, inside the period."""
+
+class OverlapError(InputError):
+    """Allocation shares on one device sum above 1 inside the period."""
+
+class OrderError(InputError):
+    """A device's samples go back in time in a stream not asked to sort."""
+
+class InvalidSampleError(InputError):
+    """A NaN, infinite or negative sample with ``on_invalid="raise"``, or a
+    sample above the power ceiling."""
+
+class InternalError(CarbonLedgerError):
+    """A bug in carbonledger itself; please report it with the message."""
 
 def account(
-    power: list[Any],
-    devices: Any,
-    sites: Any,
-    intensity: Any,
-    allocations: Any | None = None,
+    power: list[_ArrowStream],
+    devices: _ArrowStream,
+    sites: _ArrowStream,
+    intensity: _ArrowStream,
+    allocations: _ArrowStream | None = None,
     *,
     period: tuple[int, int] | None = None,
     interpolation: str = "linear",
@@ -18,14 +72,22 @@ def account(
     sort: bool = False,
     threads: int | None = None,
     max_power_w: float = 1e6,
-) -> tuple[Any, Any, Any, Any]: ...
+) -> tuple[_ArrowStream, _ArrowStream, _ArrowStream, _ArrowStream]:
+    """Account ``power`` (one stream per source) against the small tables.
+
+    Returns the metric columns per allocation (input order), unallocated per
+    device, per device (devices order), and the grid table, as Arrow tables.
+    """
+
 def validate(
-    devices: Any,
-    sites: Any,
-    intensity: Any,
-    allocations: Any | None = None,
+    devices: _ArrowStream,
+    sites: _ArrowStream,
+    intensity: _ArrowStream,
+    allocations: _ArrowStream | None = None,
     *,
-    power_schemas: list[Any] = ...,
+    power_schemas: list[_ArrowSchema] = ...,
     period: tuple[int, int] | None = None,
     overlap: str = "error",
-) -> tuple[list[tuple[str, str]], int]: ...
+) -> tuple[list[tuple[str, str]], int]:
+    """Every problem of the small tables as ``(exception class name,
+    message)``, and how many more were found beyond those listed."""

@@ -48,12 +48,6 @@ def _threads() -> int | None:
     return n
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise InputError(f"argument '{name}': got {value!r}; expected one of {choices}")
-    return value
-
-
 def _empty_allocations(devices: pa.Table) -> pa.Table:
     ts = pa.timestamp("ns", tz="UTC")
     return pa.table(
@@ -140,10 +134,8 @@ def account(
                 f"argument 'period': end {period[1]!r} <= start {period[0]!r}; expected end > start"
             )
     gap_ns = duration_ns(max_gap, "max_gap")
-    _choice("interpolation", interpolation, ("linear", "previous"))
-    _choice("gap_fill", gap_fill, ("none", "idle"))
-    _choice("on_invalid", on_invalid, ("drop", "raise"))
-    _choice("overlap", overlap, ("error", "normalize"))
+    # The string options are parsed once, by the native layer (an
+    # InputError naming the argument).
 
     if not (isinstance(max_power_w, int | float) and 0 < max_power_w < float("inf")):
         raise InputError(

@@ -11,6 +11,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+# The tree is created once by the native module (its errors are raised as
+# these very classes); it is defined there and only re-exported here.
+from ._native import (
+    CarbonLedgerError,
+    CoverageError,
+    InputError,
+    InternalError,
+    InvalidSampleError,
+    OrderError,
+    OverlapError,
+    SchemaError,
+    UnknownIdError,
+)
+
 if TYPE_CHECKING:
     from .diagnostics import LedgerWarning
 
@@ -28,38 +42,6 @@ __all__ = [
 ]
 
 
-class CarbonLedgerError(Exception):
-    """Base of every carbonledger error."""
-
-
-class InputError(CarbonLedgerError, ValueError):
-    """An input value is outside its domain (e.g. ``end <= start``, ``pue < 1``)."""
-
-
-class SchemaError(InputError):
-    """A required column is missing or has a type that cannot be read."""
-
-
-class UnknownIdError(InputError):
-    """An id refers to nothing: ``device_id`` not in devices, unknown ``site_id``."""
-
-
-class CoverageError(InputError):
-    """Grid intensity rows leave a hole, or overlap, inside the period."""
-
-
-class OverlapError(InputError):
-    """Allocation shares on one device sum above 1 inside the period."""
-
-
-class OrderError(InputError):
-    """A device's samples go back in time in a stream not asked to sort."""
-
-
-class InvalidSampleError(InputError):
-    """A NaN, infinite or negative sample with ``on_invalid="raise"``."""
-
-
 class SuspiciousResultError(InputError):
     """``strict=True`` (``--strict``) and the run gave warnings: results
     that are almost certainly a mistake (see ``carbonledger.diagnostics``).
@@ -71,7 +53,3 @@ class SuspiciousResultError(InputError):
         super().__init__(
             f"strict: {len(self.warnings)} warning(s), so no result is returned or written:{lines}"
         )
-
-
-class InternalError(CarbonLedgerError):
-    """A bug in carbonledger itself; please report it with the message."""

@@ -26,7 +26,7 @@ from ._io import (
     to_table,
 )
 from ._time import to_ns
-from .accounting import Overlap, _choice
+from .accounting import Overlap
 from .catalog import fill_embodied
 from .exceptions import CarbonLedgerError
 
@@ -208,7 +208,6 @@ def validate(
     only looked at for its schema (and Parquet statistics); it may be a
     list of sources, as in ``account``. ``columns`` maps column names as in
     ``account``."""
-    _choice("overlap", overlap, ("error", "normalize"))
     problems: list[Problem] = []
 
     def load(obj: Any, name: str) -> pa.Table | None:

@@ -1,6 +1,7 @@
 //! Thin PyO3 glue: Arrow in and out through the PyCapsule interface, the GIL
 //! released while the core works, Ctrl-C honoured between batches, core
-//! errors mapped onto `carbonledger.exceptions`.
+//! errors raised as the exception classes this module defines (`errors`),
+//! which `carbonledger.exceptions` re-exports.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
@@ -8,46 +9,21 @@ use std::sync::Mutex;
 use carbonledger_core::{
     Error, ErrorKind, Inputs, Interpolation, Options, Output, Problems, Table,
 };
-use pyo3::exceptions::PyValueError;
+
+mod errors;
 use pyo3::prelude::*;
 use pyo3_arrow::{PyRecordBatchReader, PySchema, PyTable};
-
-fn class_name(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Schema => "SchemaError",
-        ErrorKind::Input => "InputError",
-        ErrorKind::UnknownId => "UnknownIdError",
-        ErrorKind::Coverage => "CoverageError",
-        ErrorKind::Overlap => "OverlapError",
-        ErrorKind::Order => "OrderError",
-        ErrorKind::InvalidSample => "InvalidSampleError",
-        ErrorKind::Interrupted => "KeyboardInterrupt",
-        ErrorKind::Internal => "InternalError",
-    }
-}
-
-fn exception(py: Python<'_>, e: Error) -> PyErr {
-    if e.kind == ErrorKind::Interrupted {
-        return pyo3::exceptions::PyKeyboardInterrupt::new_err(e.message);
-    }
-    let name = class_name(e.kind);
-    match py
-        .import("carbonledger.exceptions")
-        .and_then(|m| m.getattr(name))
-        .and_then(|cls| cls.call1((e.message.clone(),)))
-    {
-        Ok(obj) => PyErr::from_value(obj),
-        Err(_) => PyValueError::new_err(e.message),
-    }
-}
 
 fn table(name: &'static str, t: PyTable) -> Result<Table, Error> {
     let (batches, schema) = t.into_inner();
     Table::new(name, &schema, &batches)
 }
 
+/// The options, parsed once here: a bad choice is an `InputError` naming
+/// the argument (the Python layer passes them through unchecked).
 #[allow(clippy::too_many_arguments)]
 fn parse_options(
+    py: Python<'_>,
     period: Option<(i64, i64)>,
     interpolation: &str,
     max_gap_ns: i64,
@@ -60,9 +36,10 @@ fn parse_options(
 ) -> PyResult<Options> {
     let pick = |arg: &str, v: &str, choices: &[&str]| -> PyResult<usize> {
         choices.iter().position(|c| *c == v).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "argument '{arg}': got {v:?}; expected one of {choices:?}"
-            ))
+            errors::input(
+                py,
+                format!("argument '{arg}': got {v:?}; expected one of {choices:?}"),
+            )
         })
     };
     Ok(Options {
@@ -108,6 +85,7 @@ fn account(
     max_power_w: f64,
 ) -> PyResult<(PyTable, PyTable, PyTable, PyTable)> {
     let opts = parse_options(
+        py,
         period,
         interpolation,
         max_gap_ns,
@@ -170,7 +148,7 @@ fn account(
                     return Err(err);
                 }
             }
-            return Err(exception(py, e));
+            return Err(errors::to_py(py, e));
         }
         Err(panic) => {
             let msg = panic
@@ -178,7 +156,7 @@ fn account(
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            return Err(exception(
+            return Err(errors::to_py(
                 py,
                 Error::internal(format!(
                     "internal error in carbonledger (please report): {msg}"
@@ -219,7 +197,7 @@ fn validate(
     overlap: &str,
 ) -> PyResult<(Vec<(String, String)>, usize)> {
     let opts = parse_options(
-        period, "linear", 0, "none", "drop", overlap, false, None, 1e6,
+        py, period, "linear", 0, "none", "drop", overlap, false, None, 1e6,
     )?;
     let schemas: Vec<_> = power_schemas.into_iter().map(|s| s.into_inner()).collect();
     let problems = py.detach(|| {
@@ -249,23 +227,23 @@ fn validate(
         }))
     });
     let p = problems.map_err(|_| {
-        exception(
+        errors::to_py(
             py,
             Error::internal("internal error in carbonledger validate (please report)"),
         )
     })?;
-    Ok((
-        p.list
-            .into_iter()
-            .map(|e| (class_name(e.kind).to_string(), e.message))
-            .collect(),
-        p.more,
-    ))
+    let listed = p
+        .list
+        .into_iter()
+        .map(|e| Ok((errors::class_name(py, e.kind)?, e.message)))
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((listed, p.more))
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
     m.add_function(wrap_pyfunction!(account, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
     Ok(())
