@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use arrow_array::types::Int32Type;
-use arrow_array::{Array, ArrayRef, DictionaryArray, StringArray};
+use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray};
+use arrow_schema::Schema;
 use carbonledger_core::ids::KeyIndex;
 use carbonledger_core::{account, Engine, Inputs, Options};
 use divan::counter::ItemsCount;
@@ -61,13 +62,39 @@ fn resolve(bencher: Bencher, layout: &str) {
     });
 }
 
-#[divan::bench(args = [("time", 1), ("time", 2), ("device", 1), ("device", 2), ("time, counters", 1)])]
+#[divan::bench(args = [
+    ("time", 1), ("time", 2), ("device", 1), ("device", 2), ("time, counters", 1),
+    ("time, dictionary", 1), ("time, dictionary", 2),
+])]
 fn feed(bencher: Bencher, (order, threads): (&str, usize)) {
     let mut f = synthetic::fleet(DEVICES, PER_DEVICE, order.starts_with("time"));
     if order.ends_with("counters") {
         f.power = synthetic::counters(&f.power);
     }
-    let batch = f.power[0].clone();
+    let mut batch = f.power[0].clone();
+    if order.ends_with("dictionary") {
+        // Ids as Parquet hands them over: the key -> device table path.
+        let strs = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("strings");
+        let dict: ArrayRef = Arc::new(strs.iter().collect::<DictionaryArray<Int32Type>>());
+        let mut cols = batch.columns().to_vec();
+        cols[0] = dict;
+        let fields: Vec<_> = batch
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, fl)| {
+                fl.as_ref()
+                    .clone()
+                    .with_data_type(cols[i].data_type().clone())
+            })
+            .collect();
+        batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("batch");
+    }
     let schema = f.schema();
     let opts = Options {
         threads: Some(threads),

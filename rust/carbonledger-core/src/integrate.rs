@@ -36,17 +36,18 @@ pub const COUNTER: u8 = 2;
 /// The part of a device's state that the common case touches, in one cache
 /// line: valid samples in increasing time whose segments stay inside the
 /// current piece and the period, with no gap (and, for counters, no step
-/// back: no wrap or reset). The pending point `pts`
-/// becomes final once a later valid sample arrives; then the segment
-/// `qt -> pts` is integrated. Anything else goes to `DeviceState::push`
+/// back: no wrap or reset). The pending point (`pending_ts`,
+/// `pending_mean`: the mean of its duplicates so far) becomes final once a
+/// later valid sample arrives; then the segment from the last final point
+/// (`final_ts`, `final_value`) to it is integrated. Anything else goes to `DeviceState::push`
 /// after `settle`; `arm` starts the next run.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 pub struct Hot {
-    pts: i64,
-    pmean: f64,
-    qt: i64,
-    qv: f64,
+    pending_ts: i64,
+    pending_mean: f64,
+    final_ts: i64,
+    final_value: f64,
     /// Segments must end by here: the piece end and the clip end.
     limit: i64,
     /// Energy of the run: W ns (J x 1e9) for power, one division when it is
@@ -61,10 +62,10 @@ pub struct Hot {
 impl Hot {
     /// Takes nothing: every sample goes to the general path.
     pub const OFF: Hot = Hot {
-        pts: i64::MAX,
-        pmean: 0.0,
-        qt: i64::MAX,
-        qv: 0.0,
+        pending_ts: i64::MAX,
+        pending_mean: 0.0,
+        final_ts: i64::MAX,
+        final_value: 0.0,
         limit: i64::MIN,
         energy: 0.0,
         max_w: 0.0,
@@ -77,8 +78,8 @@ impl Hot {
     pub fn take<const RULE: u8>(&mut self, t: i64, v: f64, max_gap: i64) -> bool {
         // A counter's segment is its rise, booked only when it does not go
         // back (the general path handles wraps and resets).
-        let rise = self.pmean - self.qv;
-        let len_ns = (self.pts - self.qt) as f64;
+        let rise = self.pending_mean - self.final_value;
+        let len_ns = (self.pending_ts - self.final_ts) as f64;
         // Power: finite, >= +0 and at most the ceiling in one integer compare
         // (non-negative floats order as their bits; -0.0, also valid, takes
         // the general path). Counters: any finite value >= +0, and a rise
@@ -91,23 +92,23 @@ impl Hot {
             v.to_bits() <= self.max_w.to_bits()
         };
         // Non-short-circuit: one branch, not six.
-        let ok = (t > self.pts)
+        let ok = (t > self.pending_ts)
             & valid
-            & (self.pts - self.qt <= max_gap)
-            & (self.pts <= self.limit)
+            & (self.pending_ts - self.final_ts <= max_gap)
+            & (self.pending_ts <= self.limit)
             & (self.taken < RUN_MAX);
         if !ok {
             return false;
         }
         self.energy += match RULE {
-            LINEAR => 0.5 * (self.qv + self.pmean) * len_ns,
-            HOLD => self.qv * len_ns,
+            LINEAR => 0.5 * (self.final_value + self.pending_mean) * len_ns,
+            HOLD => self.final_value * len_ns,
             _ => rise,
         };
-        self.qt = self.pts;
-        self.qv = self.pmean;
-        self.pts = t;
-        self.pmean = v;
+        self.final_ts = self.pending_ts;
+        self.final_value = self.pending_mean;
+        self.pending_ts = t;
+        self.pending_mean = v;
         self.taken += 1;
         true
     }
@@ -158,15 +159,15 @@ impl DeviceState {
             } else {
                 hot.energy / 1e9
             };
-            cur.add_energy(joules, hot.qt);
-            self.prev = Some((hot.qt, hot.qv));
+            cur.add_energy(joules, hot.final_ts);
+            self.prev = Some((hot.final_ts, hot.final_value));
             self.pending = Some(Pending {
-                ts: hot.pts,
-                mean: hot.pmean,
+                ts: hot.pending_ts,
+                mean: hot.pending_mean,
                 n: 1,
             });
             self.stats.samples += u64::from(hot.taken);
-            self.stats.last_ts = Some(hot.pts);
+            self.stats.last_ts = Some(hot.pending_ts);
         }
         *hot = Hot::OFF;
     }
@@ -176,16 +177,20 @@ impl DeviceState {
     /// no open piece).
     pub fn arm(&self, ctx: &DeviceCtx<'_>) -> Hot {
         match (self.pending, self.prev, self.main.as_ref()) {
-            (Some(p), Some((qt, qv)), Some(cur)) if p.n == 1 && cur.pos == qt => Hot {
-                pts: p.ts,
-                pmean: p.mean,
-                qt,
-                qv,
-                limit: cur.piece_end().min(ctx.clip.1),
-                energy: 0.0,
-                max_w: ctx.max_power_w(),
-                taken: 0,
-            },
+            (Some(p), Some((final_ts, final_value)), Some(cur))
+                if p.n == 1 && cur.pos == final_ts =>
+            {
+                Hot {
+                    pending_ts: p.ts,
+                    pending_mean: p.mean,
+                    final_ts,
+                    final_value,
+                    limit: cur.piece_end().min(ctx.clip.1),
+                    energy: 0.0,
+                    max_w: ctx.max_power_w(),
+                    taken: 0,
+                }
+            }
             _ => Hot::OFF,
         }
     }
