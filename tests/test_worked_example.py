@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import at
 
 import carbonledger as cl
 
@@ -68,3 +69,15 @@ def test_grid_rows(spec12: dict[str, Any]) -> None:
     totals = r.totals()
     for c in totals:
         assert first[c] + second[c] == pytest.approx(totals[c], rel=REL)
+
+
+def test_settled_period_is_returned(spec12: dict[str, Any]) -> None:
+    # Explicit: the one asked for; default: first to last valid sample.
+    def ns(s: float) -> int:
+        return int(at(s).timestamp()) * 1_000_000_000
+
+    r = cl.account(**{**spec12, "period": (at(0), at(60))})
+    assert r.period_ns == (ns(0), ns(60))
+    assert r.period == (at(0), at(60))
+    r = cl.account(**{**spec12, "period": None})
+    assert r.period_ns == (ns(0), ns(40))

@@ -72,11 +72,12 @@ def account(
     sort: bool = False,
     threads: int | None = None,
     max_power_w: float = 1e6,
-) -> tuple[_ArrowStream, _ArrowStream, _ArrowStream, _ArrowStream]:
+) -> tuple[_ArrowStream, _ArrowStream, _ArrowStream, _ArrowStream, tuple[int, int]]:
     """Account ``power`` (one stream per source) against the small tables.
 
     Returns the metric columns per allocation (input order), unallocated per
-    device, per device (devices order), and the grid table, as Arrow tables.
+    device, per device (devices order), and the grid table, as Arrow tables;
+    and the settled period ``(start, end)`` in ns since the epoch.
     """
 
 def validate(

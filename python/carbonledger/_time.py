@@ -91,3 +91,9 @@ def to_polars(table: pa.Table) -> pl.DataFrame:
     df = pl.from_arrow(zones_as_utc(table))
     assert isinstance(df, pl.DataFrame)
     return df
+
+
+def utc_datetime(ns: int) -> dt.datetime:
+    """An instant in ns since the epoch as an aware UTC datetime (to the
+    microsecond: datetime has no finer unit)."""
+    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=ns // 1000)

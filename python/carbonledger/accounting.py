@@ -164,7 +164,7 @@ def account(
     else:
         streams = progress_streams(sources, mapping, progress)
 
-    alloc_m, unalloc_m, devices_m, grid_m = _native.account(
+    alloc_m, unalloc_m, devices_m, grid_m, settled = _native.account(
         streams,
         devices_t,
         sites_t,
@@ -190,6 +190,7 @@ def account(
         _append(ids, pa.table(unalloc_m)),
         _append(ids, pa.table(devices_m)),
         grid=pa.table(grid_m),
+        period=settled,
     )
     schemas = {
         "power": power_s,

@@ -262,15 +262,16 @@ def _summarize(args: argparse.Namespace) -> int:
             )
         tables[name] = pq.read_table(path)
     grid = folder / "grid.parquet"
-    manifest = folder / "manifest.json"
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    settled = manifest.get("period_ns")
     report = Report(
         tables["allocations"],
         tables["unallocated"],
         tables["devices"],
         grid=pq.read_table(grid) if grid.is_file() else None,
-        warnings=warnings_from_manifest(json.loads(manifest.read_text()))
-        if manifest.is_file()
-        else (),
+        warnings=warnings_from_manifest(manifest) if manifest else (),
+        period=(int(settled[0]), int(settled[1])) if isinstance(settled, list) else None,
     )
     if report.warnings:
         print(format_warnings(report.warnings), file=sys.stderr)

@@ -316,9 +316,17 @@ class _Ctx:
         return (self.period[1] - self.period[0]) / 1e9 if self.period else 0.0
 
 
-def _period(manifest: dict[str, Any], devices: pl.DataFrame) -> tuple[int, int] | None:
-    """The accounting period: the one asked for, else the engine's default
-    (first to last valid sample of any device)."""
+def _period(
+    report: Report, manifest: dict[str, Any], devices: pl.DataFrame
+) -> tuple[int, int] | None:
+    """The accounting period: the one the engine settled on (the report's,
+    or a ledger's manifest), else, for ledgers written before the engine
+    returned it, the one asked for or the first to last valid sample."""
+    if report.period_ns is not None:
+        return report.period_ns
+    settled = manifest.get("period_ns")
+    if isinstance(settled, list) and len(settled) == 2:
+        return int(settled[0]), int(settled[1])
     given = manifest.get("options", {}).get("period")
     if given:
         try:
@@ -1324,7 +1332,7 @@ def render_html(report: Report, manifest: dict[str, Any], by: list[str]) -> str:
         devices=devices,
         grid=grid,
         totals=report.totals(),
-        period=_period(manifest, devices),
+        period=_period(report, manifest, devices),
         warnings=report.warnings or warnings_from_manifest(manifest),
     )
     sections = [

@@ -78,6 +78,9 @@ def write(report: Report, out: Path, by: Sequence[str], manifest: dict[str, Any]
             write_parquet(table, tmp / f"{name}.parquet")
         keys = [k for k in by if k in report.allocations.columns]
         report.summary(by=keys).write_parquet(tmp / "summary.parquet")
+        if report.period is not None and report.period_ns is not None:
+            manifest["period"] = [t.isoformat() for t in report.period]
+            manifest["period_ns"] = list(report.period_ns)
         manifest["rows"] = {name: t.num_rows for name, t in report.tables.items()}
         manifest["totals"] = report.totals()
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Sequence
 
@@ -9,7 +10,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._time import to_polars
+from ._time import to_polars, utc_datetime
 from .diagnostics import LedgerWarning
 
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -53,8 +54,12 @@ class Report:
         devices: pa.Table,
         grid: pa.Table | None = None,
         warnings: Sequence[LedgerWarning] = (),
+        period: tuple[int, int] | None = None,
     ) -> None:
         self.warnings: list[LedgerWarning] = list(warnings)
+        # The settled period in ns since the epoch (`account` sets it; a
+        # ledger's manifest.json keeps it).
+        self.period_ns: tuple[int, int] | None = period
         self.tables: dict[str, pa.Table] = {
             "allocations": allocations,
             "unallocated": unallocated,
@@ -67,6 +72,15 @@ class Report:
         # polars' own layout: 0.5 s a million rows) and again only if
         # `tables` gets a new table under that name.
         self._frames: dict[str, tuple[pa.Table, pl.DataFrame]] = {}
+
+    @property
+    def period(self) -> tuple[dt.datetime, dt.datetime] | None:
+        """The accounting period ``[start, end)`` in UTC: the one asked for,
+        else the first to the last valid sample of any device (microseconds;
+        ``period_ns`` has it to the nanosecond)."""
+        if self.period_ns is None:
+            return None
+        return (utc_datetime(self.period_ns[0]), utc_datetime(self.period_ns[1]))
 
     def to_arrow(self, name: str = "allocations") -> pa.Table:
         """One result table as a pyarrow Table (an ``__arrow_c_stream__`` producer)."""

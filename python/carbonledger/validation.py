@@ -25,7 +25,7 @@ from ._io import (
     table_columns,
     to_table,
 )
-from ._time import to_ns
+from ._time import to_ns, utc_datetime
 from .accounting import Overlap
 from .catalog import fill_embodied
 from .exceptions import CarbonLedgerError
@@ -186,10 +186,6 @@ def _power_schemas_and_span(
     return schemas, (min(a for a, _ in known), max(b for _, b in known))
 
 
-def _utc(ns: int) -> dt.datetime:
-    return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=ns // 1000)
-
-
 def validate(
     devices: Any,
     sites: Any,
@@ -250,5 +246,5 @@ def validate(
             overlap=overlap,
         )
         problems += [Problem(kind, message) for kind, message in found]
-    shown = (_utc(period_ns[0]), _utc(period_ns[1])) if period_ns else None
+    shown = (utc_datetime(period_ns[0]), utc_datetime(period_ns[1])) if period_ns else None
     return Validation(problems, more, shown, source)

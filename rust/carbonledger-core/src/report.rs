@@ -36,6 +36,9 @@ pub struct Output {
     /// One row per (region, grid row) some device booked inside the period:
     /// region, start, end, intensity columns, duration_s, uncovered_s, metrics.
     pub grid: RecordBatch,
+    /// The settled period `[start, end)` in ns since the epoch: the one
+    /// asked for, else the first to the last valid sample of any device.
+    pub period: (i64, i64),
 }
 
 /// What the `grid` table needs besides the device states.
@@ -252,5 +255,6 @@ pub fn build(
         unallocated,
         devices,
         grid: grid_batch(states, grid),
+        period: grid.period,
     }
 }

@@ -1320,6 +1320,7 @@ proptest! {
                 unallocated: take(&o.unallocated),
                 devices: take(&o.devices),
                 grid: o.grid,
+                period: o.period,
             }
         });
         assert_same_result(&sc, &base, &got, "devices table permuted")?;
@@ -1394,6 +1395,11 @@ fn linearity_case(mut sc: Scenario, k: f64) -> Result<(), TestCaseError> {
     let base = Run::new(&sc).go();
     let mut run = Run::new(&sc);
     run.scale = k;
+    // The power ceiling scales with the power (k <= 1e3 keeps it within the
+    // bound on ceilings), else a base run near the default ceiling would
+    // fail scaled up.
+    run.opts.max_power_w =
+        (run.opts.max_power_w * k.max(1.0)).min(carbonledger_core::inputs::MAX_POWER_CEILING_W);
     let scaled = run.go();
     let Some(base) = outputs_or_skip(&sc, base)? else {
         prop_assert!(scaled.is_err());

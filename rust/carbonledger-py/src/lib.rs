@@ -57,9 +57,14 @@ fn parse_options(
     })
 }
 
+/// What `account` returns: the allocations, unallocated, devices and grid
+/// tables, and the settled period in ns.
+type Accounted = (PyTable, PyTable, PyTable, PyTable, (i64, i64));
+
 /// Account `power` (one stream per source, SPEC 2) against the small tables.
 /// Returns four Arrow tables: metric columns per allocation (input order),
-/// unallocated per device and per device (devices order), and the grid.
+/// unallocated per device and per device (devices order), and the grid;
+/// and the settled period in ns.
 #[pyfunction]
 #[pyo3(signature = (
     power, devices, sites, intensity, allocations=None, *,
@@ -83,7 +88,7 @@ fn account(
     sort: bool,
     threads: Option<usize>,
     max_power_w: f64,
-) -> PyResult<(PyTable, PyTable, PyTable, PyTable)> {
+) -> PyResult<Accounted> {
     let opts = parse_options(
         py,
         period,
@@ -173,6 +178,7 @@ fn account(
         wrap(out.unallocated)?,
         wrap(out.devices)?,
         wrap(out.grid)?,
+        out.period,
     ))
 }
 
