@@ -331,6 +331,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``carbonledger`` command; returns its exit code (see the module docstring)."""
     args = _parser().parse_args(argv)
     commands = {
         "run": _run,

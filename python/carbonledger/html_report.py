@@ -167,6 +167,8 @@ def nice_ticks(hi: float, n: int = 5) -> list[float]:
 
 @dataclass
 class Bar:
+    """One bar of a horizontal bar chart."""
+
     label: str
     values: list[float]
     note: str = ""
@@ -175,6 +177,8 @@ class Bar:
 
 @dataclass
 class Chart:
+    """A horizontal bar chart: its title, series (name, colour), bars and axis."""
+
     title: str
     series: list[tuple[str, str]]  # (name, color)
     bars: list[Bar]

@@ -17,6 +17,8 @@ from .report import Report
 
 @pl.api.register_lazyframe_namespace("carbon")
 class CarbonLazyFrame:
+    """``lf.carbon``: carbonledger on a polars LazyFrame of samples."""
+
     def __init__(self, lf: pl.LazyFrame) -> None:
         self._lf = lf
 
@@ -27,6 +29,8 @@ class CarbonLazyFrame:
 
 @pl.api.register_dataframe_namespace("carbon")
 class CarbonDataFrame:
+    """``df.carbon``: carbonledger on a polars DataFrame of samples."""
+
     def __init__(self, df: pl.DataFrame) -> None:
         self._df = df
 

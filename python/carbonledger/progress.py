@@ -93,6 +93,8 @@ class ProgressBar:
         self._drawn = 0
 
     def __call__(self, p: Progress) -> None:
+        """Redraw the line with ``p``: at most ``max_rate`` times a second,
+        and always for the final state."""
         now = self._clock()
         if not p.done and now - self._last_draw < self._interval:
             return

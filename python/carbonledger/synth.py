@@ -1212,6 +1212,7 @@ def _parse_start(text: str) -> dt.datetime:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m carbonledger.synth``: write a synthetic fleet; returns the exit code."""
     p = argparse.ArgumentParser(
         prog="python -m carbonledger.synth",
         description="Write a synthetic GPU fleet (Parquet) for carbonledger.account.",

@@ -56,6 +56,7 @@ class Validation:
 
     @property
     def ok(self) -> bool:
+        """True when no problem was found."""
         return not self.problems
 
 
