@@ -155,328 +155,11 @@ impl Fleet {
         allocations: Option<&Table>,
         p: &mut Problems,
     ) -> Option<Self> {
-        // Sites.
-        let site_ids = p
-            .take(sites.column("site_id", "string or integer ids"))
-            .and_then(|c| KeyIndex::build_all(c, "sites", "site_id", p));
-        let region_of_site = p
-            .take(sites.column("region", "string or integer region ids"))
-            .and_then(|c| KeyIndex::intern_all(c, "sites", "region", p));
-        let pue = req_floats(sites, "pue", "a float >= 1.0", p);
-        let site_name = |row: usize| {
-            site_ids
-                .as_ref()
-                .map_or(String::new(), |ids| for_id(ids, row, "site_id"))
-        };
-        if let Some(pue) = &pue {
-            for (row, u) in pue.iter().enumerate() {
-                if !(u.is_finite() && (1.0..=MAX_PUE).contains(u)) {
-                    p.note(bad(
-                        "sites",
-                        "pue",
-                        row,
-                        &site_name(row),
-                        Num(*u),
-                        &format!("a PUE >= 1.0 and at most {MAX_PUE} (the overhead of a real data center is a fraction of its IT load, not {MAX_PUE} times it: check the unit or the column)"),
-                    ));
-                }
-            }
-        }
-
-        // Devices.
-        let device_ids = p
-            .take(devices.column("device_id", "string or integer ids"))
-            .and_then(|c| KeyIndex::build_all(c, "devices", "device_id", p));
-        let dev_site = p
-            .take(devices.column("site_id", "ids of sites.site_id"))
-            .and_then(|c| {
-                let ids = site_ids.as_ref()?;
-                ids.resolve_each(c, "devices", "site_id", "sites.site_id", p)
-            });
-        let embodied = req_floats(devices, "embodied_kgco2e", "a float >= 0", p);
-        let installed = req_times(devices, "installed_at", "a timestamp", p);
-        let lifetime = opt_floats(devices, "lifetime_years", p);
-        let retired = opt_times(devices, "retired_at", p);
-        let window_columns = devices.optional("lifetime_years").is_some()
-            || devices.optional("retired_at").is_some();
-        if !window_columns {
-            p.note(Error::schema(
-                "table 'devices': missing column 'lifetime_years' or 'retired_at' (expected one of them: the amortization window)",
-            ));
-        }
-        let idle = opt_floats(devices, "idle_power_w", p);
-        let wrap = opt_floats(devices, "counter_wrap_j", p);
-        let ceiling = opt_floats(devices, "max_power_w", p);
-
-        let mut devs = Vec::with_capacity(devices.len());
-        if let (Some(device_ids), Some(embodied), Some(installed), true) =
-            (&device_ids, &embodied, &installed, window_columns)
-        {
-            for row in 0..devices.len() {
-                let id = for_id(device_ids, row, "device_id");
-                let e = embodied[row];
-                if !(e.is_finite() && (0.0..=MAX_EMBODIED_KG).contains(&e)) {
-                    p.note(bad(
-                        "devices",
-                        "embodied_kgco2e",
-                        row,
-                        &id,
-                        Num(e),
-                        &format!("a value >= 0 and at most {MAX_EMBODIED_KG:e} kgCO2e (one device embodies tonnes, not megatonnes: check the unit, e.g. g read as kg)"),
-                    ));
-                }
-                let start = installed.get(row);
-                if start.is_none() {
-                    p.note(bad(
-                        "devices",
-                        "installed_at",
-                        row,
-                        &id,
-                        "null",
-                        "a timestamp",
-                    ));
-                }
-                let end = match (start, retired.as_ref().and_then(|r| r.get(row))) {
-                    (None, _) => None,
-                    (Some(start), Some(r)) if r <= start => {
-                        p.note(bad(
-                            "devices",
-                            "retired_at",
-                            row,
-                            &id,
-                            fmt_ts(r),
-                            &format!("a time after installed_at {}", fmt_ts(start)),
-                        ));
-                        None
-                    }
-                    (Some(_), Some(r)) => Some(r),
-                    (Some(start), None) => lifetime_end(lifetime.as_deref(), row, start, &id, p),
-                };
-                let idle_w = match idle.as_ref().map(|v| v[row]) {
-                    Some(w) if w.is_nan() => None,
-                    Some(w) if !(w.is_finite() && (0.0..=MAX_POWER_CEILING_W).contains(&w)) => {
-                        p.note(bad(
-                            "devices",
-                            "idle_power_w",
-                            row,
-                            &id,
-                            Num(w),
-                            &format!(
-                                "a power >= 0 and at most {MAX_POWER_CEILING_W:e} W (or null)"
-                            ),
-                        ));
-                        None
-                    }
-                    other => other,
-                };
-                let wrap_j = match wrap.as_ref().map(|v| v[row]) {
-                    Some(w) if w.is_nan() => None,
-                    Some(w) if !(w.is_finite() && w > 0.0) => {
-                        p.note(bad(
-                            "devices",
-                            "counter_wrap_j",
-                            row,
-                            &id,
-                            Num(w),
-                            "a counter modulus > 0 J (or null)",
-                        ));
-                        None
-                    }
-                    other => other,
-                };
-                let max_power_w = match ceiling.as_ref().map(|v| v[row]) {
-                    Some(w) if w.is_nan() => None,
-                    Some(w) if !(w.is_finite() && w > 0.0 && w <= MAX_POWER_CEILING_W) => {
-                        p.note(bad(
-                            "devices",
-                            "max_power_w",
-                            row,
-                            &id,
-                            Num(w),
-                            &format!("a power ceiling > 0 and at most {MAX_POWER_CEILING_W:e} W (or null)"),
-                        ));
-                        None
-                    }
-                    other => other,
-                };
-                // A device with a problem still takes its row (placeholder
-                // values), so device indices stay row numbers for `validate`.
-                let site = dev_site.as_ref().and_then(|s| s[row]).map(|s| s as usize);
-                let region = site
-                    .zip(region_of_site.as_ref())
-                    .map_or(u32::MAX, |(s, (_, site_region))| site_region[s]);
-                let pue = site.zip(pue.as_ref()).map_or(1.0, |(s, pue)| pue[s]);
-                devs.push(Device {
-                    region,
-                    pue,
-                    embodied_kg: e,
-                    window: start.zip(end).unwrap_or((0, 1)),
-                    idle_w,
-                    wrap_j,
-                    max_power_w,
-                });
-            }
-        }
-
-        // Intensity: rows of regions that no site uses are ignored.
-        let regions = region_of_site.as_ref().map(|(r, _)| r);
-        let reg = p
-            .take(intensity.column("region", "region ids matching sites.region"))
-            .and_then(|c| {
-                let regions = regions?;
-                p.take(regions.resolve_lenient(c, "intensity", "region", "sites.region"))
-            });
-        let starts = req_times(intensity, "start", "a timestamp", p);
-        let ends = opt_times(intensity, "end", p);
-        let c = req_floats(intensity, "gco2e_per_kwh", "a float >= 0", p);
-        let cfe = opt_floats(intensity, "cfe", p);
-        let residual = opt_floats(intensity, "residual_gco2e_per_kwh", p);
-        let mut grid_rows = Vec::with_capacity(intensity.len());
-        if let (Some(regions), Some(reg), Some(starts), Some(c)) = (regions, &reg, &starts, &c) {
-            for row in 0..intensity.len() {
-                let Some(region) = reg[row] else { continue };
-                let id = format!(" (region {})", regions.name(region as usize));
-                let Some(start) = starts.get(row) else {
-                    p.note(bad("intensity", "start", row, &id, "null", "a timestamp"));
-                    continue;
-                };
-                // A row with a problem is noted and left out of the grid.
-                let mut row_ok = true;
-                let end = ends.as_ref().and_then(|e| e.get(row));
-                if let Some(e) = end {
-                    if e <= start {
-                        row_ok = false;
-                        p.note(bad(
-                            "intensity",
-                            "end",
-                            row,
-                            &id,
-                            fmt_ts(e),
-                            &format!("end > start {}", fmt_ts(start)),
-                        ));
-                    }
-                }
-                let ci = c[row];
-                if !(ci.is_finite() && (0.0..=MAX_INTENSITY_G_PER_KWH).contains(&ci)) {
-                    row_ok = false;
-                    p.note(bad(
-                        "intensity",
-                        "gco2e_per_kwh",
-                        row,
-                        &id,
-                        Num(ci),
-                        &format!("an intensity >= 0 and at most {MAX_INTENSITY_G_PER_KWH:e} gCO2e/kWh (about 100 times the dirtiest generation: check the unit, e.g. g/MWh or lb/MWh)"),
-                    ));
-                }
-                let f = cfe.as_ref().map_or(0.0, |v| v[row]);
-                let f = if f.is_nan() { 0.0 } else { f };
-                if !(0.0..=1.0).contains(&f) {
-                    row_ok = false;
-                    p.note(bad(
-                        "intensity",
-                        "cfe",
-                        row,
-                        &id,
-                        Num(f),
-                        "a carbon-free fraction in [0, 1]",
-                    ));
-                }
-                let r = residual.as_ref().map_or(f64::NAN, |v| v[row]);
-                // A missing residual is the intensity itself, checked above.
-                let (r, given) = if r.is_nan() { (ci, false) } else { (r, true) };
-                if given && !(r.is_finite() && (0.0..=MAX_INTENSITY_G_PER_KWH).contains(&r)) {
-                    row_ok = false;
-                    p.note(bad(
-                        "intensity",
-                        "residual_gco2e_per_kwh",
-                        row,
-                        &id,
-                        Num(r),
-                        &format!("an intensity >= 0 and at most {MAX_INTENSITY_G_PER_KWH:e} gCO2e/kWh (or null)"),
-                    ));
-                }
-                if !row_ok {
-                    continue;
-                }
-                grid_rows.push(GridRow {
-                    region,
-                    start,
-                    end,
-                    gco2e_per_kwh: ci,
-                    cfe: f,
-                    residual: r,
-                });
-            }
-        }
-
-        // Allocations.
-        let mut allocs = Vec::new();
-        if let Some(a) = allocations {
-            p.take(a.column("job_id", "a job id column"));
-            let dev = p
-                .take(a.column("device_id", "ids of devices.device_id"))
-                .and_then(|c| {
-                    let ids = device_ids.as_ref()?;
-                    ids.resolve_each(c, "allocations", "device_id", "devices.device_id", p)
-                });
-            let s = req_times(a, "start", "a timestamp", p);
-            let e = req_times(a, "end", "a timestamp", p);
-            let share_col = a.optional("share");
-            let share = opt_floats(a, "share", p);
-            let share_nulls = share_col.and_then(|c| c.logical_nulls());
-            if let (Some(dev), Some(s), Some(e), Some(device_ids)) = (&dev, &s, &e, &device_ids) {
-                for row in 0..a.len() {
-                    let Some(device) = dev[row] else { continue };
-                    let id = format!(" (device_id {})", device_ids.name(device as usize));
-                    let start = s.get(row);
-                    if start.is_none() {
-                        p.note(bad("allocations", "start", row, &id, "null", "a timestamp"));
-                    }
-                    let end = e.get(row);
-                    if end.is_none() {
-                        p.note(bad("allocations", "end", row, &id, "null", "a timestamp"));
-                    }
-                    let (Some(start), Some(end)) = (start, end) else {
-                        continue;
-                    };
-                    if end <= start {
-                        p.note(bad(
-                            "allocations",
-                            "end",
-                            row,
-                            &id,
-                            fmt_ts(end),
-                            &format!("end > start {}", fmt_ts(start)),
-                        ));
-                        continue;
-                    }
-                    // Null means 1; a NaN share is bad input, not a default.
-                    let is_null = share_nulls.as_ref().is_some_and(|n| n.is_null(row));
-                    let sh = match &share {
-                        Some(v) if !is_null => v[row],
-                        _ => 1.0,
-                    };
-                    if !(sh > 0.0 && sh <= 1.0) {
-                        p.note(bad(
-                            "allocations",
-                            "share",
-                            row,
-                            &id,
-                            sh,
-                            "a share in (0, 1]",
-                        ));
-                        continue;
-                    }
-                    allocs.push(Allocation {
-                        device,
-                        start,
-                        end,
-                        share: sh,
-                    });
-                }
-            }
-        }
-
+        let sites = compile_sites(sites, p);
+        let (device_ids, devs) = compile_devices(devices, &sites, p);
+        let regions = sites.regions.as_ref().map(|(r, _)| r);
+        let grid_rows = compile_grid_rows(intensity, regions, p);
+        let allocs = compile_allocations(allocations, device_ids.as_ref(), p);
         let device_ids = device_ids?;
         if devs.len() != device_ids.len() {
             return None;
@@ -484,11 +167,371 @@ impl Fleet {
         Some(Self {
             device_ids,
             devices: devs,
-            regions: region_of_site?.0,
+            regions: sites.regions?.0,
             grid_rows,
             allocations: allocs,
         })
     }
+}
+
+/// The sites table as the devices need it: site ids, each site's region
+/// (interned: the regions' index and each site's region), and PUEs.
+struct Sites<'a> {
+    ids: Option<KeyIndex>,
+    regions: Option<(KeyIndex, Vec<u32>)>,
+    pue: Option<Cow<'a, [f64]>>,
+}
+
+fn compile_sites<'a>(sites: &'a Table, p: &mut Problems) -> Sites<'a> {
+    let site_ids = p
+        .take(sites.column("site_id", "string or integer ids"))
+        .and_then(|c| KeyIndex::build_all(c, "sites", "site_id", p));
+    let region_of_site = p
+        .take(sites.column("region", "string or integer region ids"))
+        .and_then(|c| KeyIndex::intern_all(c, "sites", "region", p));
+    let pue = req_floats(sites, "pue", "a float >= 1.0", p);
+    let site_name = |row: usize| {
+        site_ids
+            .as_ref()
+            .map_or(String::new(), |ids| for_id(ids, row, "site_id"))
+    };
+    if let Some(pue) = &pue {
+        for (row, u) in pue.iter().enumerate() {
+            if !(u.is_finite() && (1.0..=MAX_PUE).contains(u)) {
+                p.note(bad(
+                    "sites",
+                    "pue",
+                    row,
+                    &site_name(row),
+                    Num(*u),
+                    &format!("a PUE >= 1.0 and at most {MAX_PUE} (the overhead of a real data center is a fraction of its IT load, not {MAX_PUE} times it: check the unit or the column)"),
+                ));
+            }
+        }
+    }
+    Sites {
+        ids: site_ids,
+        regions: region_of_site,
+        pue,
+    }
+}
+
+/// The devices table: the device index, and each device's site data,
+/// embodied carbon and amortization window, idle power, counter modulus and
+/// power ceiling (a device with a problem keeps a placeholder row).
+fn compile_devices(
+    devices: &Table,
+    sites: &Sites<'_>,
+    p: &mut Problems,
+) -> (Option<KeyIndex>, Vec<Device>) {
+    let (site_ids, region_of_site, pue) = (&sites.ids, &sites.regions, &sites.pue);
+    let device_ids = p
+        .take(devices.column("device_id", "string or integer ids"))
+        .and_then(|c| KeyIndex::build_all(c, "devices", "device_id", p));
+    let dev_site = p
+        .take(devices.column("site_id", "ids of sites.site_id"))
+        .and_then(|c| {
+            let ids = site_ids.as_ref()?;
+            ids.resolve_each(c, "devices", "site_id", "sites.site_id", p)
+        });
+    let embodied = req_floats(devices, "embodied_kgco2e", "a float >= 0", p);
+    let installed = req_times(devices, "installed_at", "a timestamp", p);
+    let lifetime = opt_floats(devices, "lifetime_years", p);
+    let retired = opt_times(devices, "retired_at", p);
+    let window_columns =
+        devices.optional("lifetime_years").is_some() || devices.optional("retired_at").is_some();
+    if !window_columns {
+        p.note(Error::schema(
+            "table 'devices': missing column 'lifetime_years' or 'retired_at' (expected one of them: the amortization window)",
+        ));
+    }
+    let idle = opt_floats(devices, "idle_power_w", p);
+    let wrap = opt_floats(devices, "counter_wrap_j", p);
+    let ceiling = opt_floats(devices, "max_power_w", p);
+
+    let mut devs = Vec::with_capacity(devices.len());
+    if let (Some(device_ids), Some(embodied), Some(installed), true) =
+        (&device_ids, &embodied, &installed, window_columns)
+    {
+        for row in 0..devices.len() {
+            let id = for_id(device_ids, row, "device_id");
+            let e = embodied[row];
+            if !(e.is_finite() && (0.0..=MAX_EMBODIED_KG).contains(&e)) {
+                p.note(bad(
+                    "devices",
+                    "embodied_kgco2e",
+                    row,
+                    &id,
+                    Num(e),
+                    &format!("a value >= 0 and at most {MAX_EMBODIED_KG:e} kgCO2e (one device embodies tonnes, not megatonnes: check the unit, e.g. g read as kg)"),
+                ));
+            }
+            let start = installed.get(row);
+            if start.is_none() {
+                p.note(bad(
+                    "devices",
+                    "installed_at",
+                    row,
+                    &id,
+                    "null",
+                    "a timestamp",
+                ));
+            }
+            let end = match (start, retired.as_ref().and_then(|r| r.get(row))) {
+                (None, _) => None,
+                (Some(start), Some(r)) if r <= start => {
+                    p.note(bad(
+                        "devices",
+                        "retired_at",
+                        row,
+                        &id,
+                        fmt_ts(r),
+                        &format!("a time after installed_at {}", fmt_ts(start)),
+                    ));
+                    None
+                }
+                (Some(_), Some(r)) => Some(r),
+                (Some(start), None) => lifetime_end(lifetime.as_deref(), row, start, &id, p),
+            };
+            let idle_w = match idle.as_ref().map(|v| v[row]) {
+                Some(w) if w.is_nan() => None,
+                Some(w) if !(w.is_finite() && (0.0..=MAX_POWER_CEILING_W).contains(&w)) => {
+                    p.note(bad(
+                        "devices",
+                        "idle_power_w",
+                        row,
+                        &id,
+                        Num(w),
+                        &format!("a power >= 0 and at most {MAX_POWER_CEILING_W:e} W (or null)"),
+                    ));
+                    None
+                }
+                other => other,
+            };
+            let wrap_j = match wrap.as_ref().map(|v| v[row]) {
+                Some(w) if w.is_nan() => None,
+                Some(w) if !(w.is_finite() && w > 0.0) => {
+                    p.note(bad(
+                        "devices",
+                        "counter_wrap_j",
+                        row,
+                        &id,
+                        Num(w),
+                        "a counter modulus > 0 J (or null)",
+                    ));
+                    None
+                }
+                other => other,
+            };
+            let max_power_w = match ceiling.as_ref().map(|v| v[row]) {
+                Some(w) if w.is_nan() => None,
+                Some(w) if !(w.is_finite() && w > 0.0 && w <= MAX_POWER_CEILING_W) => {
+                    p.note(bad(
+                        "devices",
+                        "max_power_w",
+                        row,
+                        &id,
+                        Num(w),
+                        &format!(
+                            "a power ceiling > 0 and at most {MAX_POWER_CEILING_W:e} W (or null)"
+                        ),
+                    ));
+                    None
+                }
+                other => other,
+            };
+            // A device with a problem still takes its row (placeholder
+            // values), so device indices stay row numbers for `validate`.
+            let site = dev_site.as_ref().and_then(|s| s[row]).map(|s| s as usize);
+            let region = site
+                .zip(region_of_site.as_ref())
+                .map_or(u32::MAX, |(s, (_, site_region))| site_region[s]);
+            let pue = site.zip(pue.as_ref()).map_or(1.0, |(s, pue)| pue[s]);
+            devs.push(Device {
+                region,
+                pue,
+                embodied_kg: e,
+                window: start.zip(end).unwrap_or((0, 1)),
+                idle_w,
+                wrap_j,
+                max_power_w,
+            });
+        }
+    }
+    (device_ids, devs)
+}
+
+/// The intensity rows of the regions some site uses (rows of other regions
+/// are ignored; a row with a problem is noted and left out).
+fn compile_grid_rows(
+    intensity: &Table,
+    regions: Option<&KeyIndex>,
+    p: &mut Problems,
+) -> Vec<GridRow> {
+    let reg = p
+        .take(intensity.column("region", "region ids matching sites.region"))
+        .and_then(|c| {
+            let regions = regions?;
+            p.take(regions.resolve_lenient(c, "intensity", "region", "sites.region"))
+        });
+    let starts = req_times(intensity, "start", "a timestamp", p);
+    let ends = opt_times(intensity, "end", p);
+    let c = req_floats(intensity, "gco2e_per_kwh", "a float >= 0", p);
+    let cfe = opt_floats(intensity, "cfe", p);
+    let residual = opt_floats(intensity, "residual_gco2e_per_kwh", p);
+    let mut grid_rows = Vec::with_capacity(intensity.len());
+    if let (Some(regions), Some(reg), Some(starts), Some(c)) = (regions, &reg, &starts, &c) {
+        for row in 0..intensity.len() {
+            let Some(region) = reg[row] else { continue };
+            let id = format!(" (region {})", regions.name(region as usize));
+            let Some(start) = starts.get(row) else {
+                p.note(bad("intensity", "start", row, &id, "null", "a timestamp"));
+                continue;
+            };
+            // A row with a problem is noted and left out of the grid.
+            let mut row_ok = true;
+            let end = ends.as_ref().and_then(|e| e.get(row));
+            if let Some(e) = end {
+                if e <= start {
+                    row_ok = false;
+                    p.note(bad(
+                        "intensity",
+                        "end",
+                        row,
+                        &id,
+                        fmt_ts(e),
+                        &format!("end > start {}", fmt_ts(start)),
+                    ));
+                }
+            }
+            let ci = c[row];
+            if !(ci.is_finite() && (0.0..=MAX_INTENSITY_G_PER_KWH).contains(&ci)) {
+                row_ok = false;
+                p.note(bad(
+                    "intensity",
+                    "gco2e_per_kwh",
+                    row,
+                    &id,
+                    Num(ci),
+                    &format!("an intensity >= 0 and at most {MAX_INTENSITY_G_PER_KWH:e} gCO2e/kWh (about 100 times the dirtiest generation: check the unit, e.g. g/MWh or lb/MWh)"),
+                ));
+            }
+            let f = cfe.as_ref().map_or(0.0, |v| v[row]);
+            let f = if f.is_nan() { 0.0 } else { f };
+            if !(0.0..=1.0).contains(&f) {
+                row_ok = false;
+                p.note(bad(
+                    "intensity",
+                    "cfe",
+                    row,
+                    &id,
+                    Num(f),
+                    "a carbon-free fraction in [0, 1]",
+                ));
+            }
+            let r = residual.as_ref().map_or(f64::NAN, |v| v[row]);
+            // A missing residual is the intensity itself, checked above.
+            let (r, given) = if r.is_nan() { (ci, false) } else { (r, true) };
+            if given && !(r.is_finite() && (0.0..=MAX_INTENSITY_G_PER_KWH).contains(&r)) {
+                row_ok = false;
+                p.note(bad(
+                    "intensity",
+                    "residual_gco2e_per_kwh",
+                    row,
+                    &id,
+                    Num(r),
+                    &format!("an intensity >= 0 and at most {MAX_INTENSITY_G_PER_KWH:e} gCO2e/kWh (or null)"),
+                ));
+            }
+            if !row_ok {
+                continue;
+            }
+            grid_rows.push(GridRow {
+                region,
+                start,
+                end,
+                gco2e_per_kwh: ci,
+                cfe: f,
+                residual: r,
+            });
+        }
+    }
+    grid_rows
+}
+
+/// The allocations on known devices with a valid span and share.
+fn compile_allocations(
+    allocations: Option<&Table>,
+    device_ids: Option<&KeyIndex>,
+    p: &mut Problems,
+) -> Vec<Allocation> {
+    let mut allocs = Vec::new();
+    if let Some(a) = allocations {
+        p.take(a.column("job_id", "a job id column"));
+        let dev = p
+            .take(a.column("device_id", "ids of devices.device_id"))
+            .and_then(|c| {
+                let ids = device_ids.as_ref()?;
+                ids.resolve_each(c, "allocations", "device_id", "devices.device_id", p)
+            });
+        let s = req_times(a, "start", "a timestamp", p);
+        let e = req_times(a, "end", "a timestamp", p);
+        let share_col = a.optional("share");
+        let share = opt_floats(a, "share", p);
+        let share_nulls = share_col.and_then(|c| c.logical_nulls());
+        if let (Some(dev), Some(s), Some(e), Some(device_ids)) = (&dev, &s, &e, &device_ids) {
+            for row in 0..a.len() {
+                let Some(device) = dev[row] else { continue };
+                let id = format!(" (device_id {})", device_ids.name(device as usize));
+                let start = s.get(row);
+                if start.is_none() {
+                    p.note(bad("allocations", "start", row, &id, "null", "a timestamp"));
+                }
+                let end = e.get(row);
+                if end.is_none() {
+                    p.note(bad("allocations", "end", row, &id, "null", "a timestamp"));
+                }
+                let (Some(start), Some(end)) = (start, end) else {
+                    continue;
+                };
+                if end <= start {
+                    p.note(bad(
+                        "allocations",
+                        "end",
+                        row,
+                        &id,
+                        fmt_ts(end),
+                        &format!("end > start {}", fmt_ts(start)),
+                    ));
+                    continue;
+                }
+                // Null means 1; a NaN share is bad input, not a default.
+                let is_null = share_nulls.as_ref().is_some_and(|n| n.is_null(row));
+                let sh = match &share {
+                    Some(v) if !is_null => v[row],
+                    _ => 1.0,
+                };
+                if !(sh > 0.0 && sh <= 1.0) {
+                    p.note(bad(
+                        "allocations",
+                        "share",
+                        row,
+                        &id,
+                        sh,
+                        "a share in (0, 1]",
+                    ));
+                    continue;
+                }
+                allocs.push(Allocation {
+                    device,
+                    start,
+                    end,
+                    share: sh,
+                });
+            }
+        }
+    }
+    allocs
 }
 
 /// The end of a device's amortization window from `lifetime_years`.
