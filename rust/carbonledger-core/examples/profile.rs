@@ -4,6 +4,7 @@
 //! Device ids are dictionary-encoded by default, as carbonledger's Parquet
 //! scan reads them; `str` keeps plain strings. `counters` feeds cumulative
 //! `energy_j` instead of `power_w`.
+#![allow(clippy::print_stdout)] // a command-line tool: it reports by printing
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -207,7 +207,7 @@ impl DeviceAccounts {
                 self.grid.push(GridCell {
                     step: grid_step,
                     values: *v,
-                })
+                });
             }
         }
         let shares = allocs.steps.vals[step];

@@ -58,6 +58,7 @@ pub struct Allocation {
     pub share: f64,
 }
 
+#[derive(Debug)]
 pub struct Fleet {
     pub device_ids: KeyIndex,
     pub devices: Vec<Device>,

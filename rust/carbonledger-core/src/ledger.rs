@@ -13,6 +13,7 @@ use crate::price::price;
 use crate::timeline::{DeviceAllocations, RegionGrid};
 
 /// Everything a device's state machine reads, shared and immutable.
+#[derive(Debug)]
 pub struct DeviceCtx<'a> {
     pub index: usize,
     pub ids: &'a KeyIndex,

@@ -26,6 +26,7 @@ pub const METRIC_COLUMNS: [&str; 6] = [
     "total_kgco2e",
 ];
 
+#[derive(Debug)]
 pub struct Output {
     /// One row per input allocation, in input order: duration_s, uncovered_s, metrics.
     pub allocations: RecordBatch,
@@ -42,6 +43,7 @@ pub struct Output {
 }
 
 /// What the `grid` table needs besides the device states.
+#[derive(Debug)]
 pub struct GridContext<'a> {
     pub grids: &'a [RegionGrid],
     pub regions: &'a KeyIndex,

@@ -16,6 +16,7 @@ use arrow_schema::{DataType, Schema, TimeUnit};
 use crate::error::{Error, Result};
 
 /// A small input table, concatenated into one batch.
+#[derive(Debug)]
 pub struct Table {
     pub name: &'static str,
     pub batch: RecordBatch,
@@ -215,6 +216,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Timestamps as epoch nanoseconds, with the nulls of the input.
+#[derive(Debug)]
 pub struct Times<'a> {
     pub values: Cow<'a, [i64]>,
     pub nulls: Option<NullBuffer>,

@@ -160,6 +160,7 @@ impl Devices for Keyed<'_> {
 type HeldSample = (Option<i64>, f64);
 
 /// The small input tables.
+#[derive(Debug)]
 pub struct Inputs<'a> {
     pub devices: &'a Table,
     pub sites: &'a Table,
@@ -167,6 +168,7 @@ pub struct Inputs<'a> {
     pub allocations: Option<&'a Table>,
 }
 
+#[derive(Debug)]
 pub struct Engine {
     fleet: Fleet,
     grids: Vec<RegionGrid>,

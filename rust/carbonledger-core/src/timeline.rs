@@ -52,6 +52,7 @@ pub struct Grid {
     pub residual: f64,
 }
 
+#[derive(Debug)]
 pub struct RegionGrid {
     pub steps: Steps<Option<Grid>>,
     /// Ranges where two rows overlap: an error when they meet the period.
@@ -234,6 +235,7 @@ pub struct Edge {
 /// A device's allocations as a timeline: per step only how the active ones
 /// share it, and per step boundary only which allocations come and go, so
 /// its size is linear in the allocations however many overlap.
+#[derive(Debug)]
 pub struct DeviceAllocations {
     pub steps: Steps<StepShares>,
     /// Global (input row) index of each local allocation.

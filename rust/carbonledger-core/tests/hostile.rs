@@ -100,8 +100,7 @@ fn empty_dictionary_id_tables() {
         Options::default(),
         &|| false,
     )
-    .err()
-    .expect("no sample and no period");
+    .expect_err("no sample and no period");
     assert_input_error(&e);
     let opts = Options {
         period: Some((T0, T0 + S)),
@@ -184,6 +183,6 @@ fn null_timestamp_slots_are_not_scaled() {
     let bad: ArrayRef = Arc::new(PrimitiveArray::<TimestampSecondType>::from(vec![
         i64::MAX / 2,
     ]));
-    let e = times(&bad, "power", "ts").err().expect("overflow");
+    let e = times(&bad, "power", "ts").expect_err("overflow");
     assert!(e.message.contains("4611686018427387903"), "{e:?}");
 }

@@ -651,7 +651,7 @@ fn build_scenario(g: ScenarioGen) -> Scenario {
     for (region, rows) in grids.iter().enumerate().take(n_regions) {
         let mut rows = rows.clone();
         rows[0].0 = -GRID_REACH;
-        for r in rows.iter_mut() {
+        for r in &mut rows {
             r.0 = q(T0 + r.0) - T0;
         }
         rows.sort_by_key(|r| r.0);
