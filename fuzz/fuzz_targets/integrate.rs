@@ -362,6 +362,8 @@ fn reference(fx: &Fixture, opts: &Options, counters: bool) -> Verdict {
         e.uncovered_ns = i128::from(p1) - i128::from(p0) - covered;
         if opts.gap_fill_idle && e.uncovered_ns > 0 {
             match fx.idle[d].filter(|w| !w.is_nan()) {
+                // Idle fill is power the engine books: within the ceiling.
+                Some(w) if w > opts.max_power_w => v.must.push(ErrorKind::Input),
                 Some(w) => energy += w * (e.uncovered_ns as f64 / 1e9),
                 None => v.must.push(ErrorKind::Input),
             }
