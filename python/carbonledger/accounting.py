@@ -137,9 +137,10 @@ def account(
     # The string options are parsed once, by the native layer (an
     # InputError naming the argument).
 
-    if not (isinstance(max_power_w, int | float) and 0 < max_power_w < float("inf")):
+    # Its range (> 0, at most 1e9 W) is checked once, by the engine.
+    if isinstance(max_power_w, bool) or not isinstance(max_power_w, int | float):
         raise InputError(
-            f"argument 'max_power_w': got {max_power_w!r}; expected a finite power ceiling > 0 W"
+            f"argument 'max_power_w': got {max_power_w!r}; expected a power ceiling in W"
         )
     devices_t = fill_embodied(to_table(devices, "devices", columns))  # catalog by `model`
     sites_t = to_table(sites, "sites", columns)

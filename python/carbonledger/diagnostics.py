@@ -183,17 +183,6 @@ def _schemas(value: SchemaInput) -> list[pa.Schema]:
     return [s for s in value if s is not None]
 
 
-def _default_period(devices: pl.DataFrame) -> tuple[int, int] | None:
-    """The engine's default period: first to last valid sample of any device."""
-    if "first_ts" not in devices.columns or "last_ts" not in devices.columns:
-        return None
-    lo = devices["first_ts"].dt.epoch("ns").min()
-    hi = devices["last_ts"].dt.epoch("ns").max()
-    if isinstance(lo, int) and isinstance(hi, int) and hi > lo:
-        return lo, hi
-    return None
-
-
 def _in_service(devices_in: pa.Table | None, n: int, period: tuple[int, int]) -> pl.Series:
     """Per device of ``devices`` (in order): does its amortization window
     ``[installed_at, retired_at or installed_at + lifetime)`` meet the
@@ -484,7 +473,8 @@ def collect_warnings(
     if allocations_given:
         found.append(_time_mismatch(joined) if joined is not None else None)
         found.append(_fleet_unallocated(report, alloc))
-    span = period if period is not None else _default_period(dev)
+    # The engine's settled period (the default one when none was asked for).
+    span = period if period is not None else report.period_ns
     if span is not None:
         found.append(_device_no_samples(dev, span, small.get("devices")))
     if joined is not None:
