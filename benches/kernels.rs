@@ -1,6 +1,7 @@
 //! Rust kernel benchmarks (divan): `cargo bench -p carbonledger-core --bench kernels`.
 //!
-//! - `resolve`: device ids to dense indices, string and dictionary columns;
+//! - `resolve`: device ids to dense indices, from string, large-string,
+//!   string-view and dictionary columns;
 //! - `feed`: one 2^20-row batch through a fresh engine (each row through its
 //!   device's state machine), time-ordered and device-ordered, one and two
 //!   threads, and time-ordered energy counters on one thread;
@@ -11,7 +12,9 @@
 use std::sync::Arc;
 
 use arrow_array::types::Int32Type;
-use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray};
+use arrow_array::{
+    Array, ArrayRef, DictionaryArray, LargeStringArray, RecordBatch, StringArray, StringViewArray,
+};
 use arrow_schema::Schema;
 use carbonledger_core::ids::KeyIndex;
 use carbonledger_core::{account, Engine, Inputs, Options};
@@ -37,7 +40,7 @@ fn inputs(f: &synthetic::Fleet) -> Inputs<'_> {
     }
 }
 
-#[divan::bench(args = ["string", "dictionary"])]
+#[divan::bench(args = ["string", "large_string", "string_view", "dictionary"])]
 fn resolve(bencher: Bencher, layout: &str) {
     let f = synthetic::fleet(DEVICES, PER_DEVICE, true);
     let ids = KeyIndex::build(
@@ -47,11 +50,12 @@ fn resolve(bencher: Bencher, layout: &str) {
     )
     .expect("unique ids");
     let col: ArrayRef = f.power[0].column(0).clone();
-    let col: ArrayRef = if layout == "dictionary" {
-        let strs = col.as_any().downcast_ref::<StringArray>().expect("strings");
-        Arc::new(strs.iter().collect::<DictionaryArray<Int32Type>>())
-    } else {
-        col
+    let strs = col.as_any().downcast_ref::<StringArray>().expect("strings");
+    let col: ArrayRef = match layout {
+        "dictionary" => Arc::new(strs.iter().collect::<DictionaryArray<Int32Type>>()),
+        "large_string" => Arc::new(strs.iter().collect::<LargeStringArray>()),
+        "string_view" => Arc::new(strs.iter().collect::<StringViewArray>()),
+        _ => col,
     };
     let mut out = Vec::with_capacity(col.len());
     bencher.counter(ItemsCount::new(col.len())).bench_local(|| {

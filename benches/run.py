@@ -15,7 +15,9 @@ per child with ``os.wait4``), and prints a Markdown report on stdout
   ids decoded to strings, as a plain scan gives them, and kept
   dictionary-encoded in 1M-row batches, as carbonledger's own scan does), a numpy
   trapezoid pass over the same in-memory buffers, and carbonledger on the
-  same data as an in-memory Arrow table;
+  same data as an in-memory Arrow table, with its device ids as plain
+  strings (what ``pq.read_table`` gives), large strings, string views (what
+  Polars hands over) and dictionary-encoded;
 - ratios (throughput of carbonledger / throughput of the other), and the
   agreement of every result with carbonledger's (max relative difference).
 
@@ -63,6 +65,9 @@ CONTENDERS = (
     Contender("pa_read", "limit: pyarrow read, ids as strings", "time", "limit", False),
     Contender("pa_read_dict", "limit: pyarrow read, ids as dictionary", "time", "limit", False),
     Contender("cl_mem", "carbonledger, in-memory Arrow table", "time", "limit", True),
+    Contender("cl_mem_large", "carbonledger, in memory, large-string ids", "time", "limit", True),
+    Contender("cl_mem_view", "carbonledger, in memory, string-view ids", "time", "limit", True),
+    Contender("cl_mem_dict", "carbonledger, in memory, dictionary ids", "time", "limit", True),
     Contender("numpy", "limit: numpy trapezoid pass, in memory", "time", "limit", False),
 )
 BY_NAME = {c.name: c for c in CONTENDERS}
@@ -107,14 +112,26 @@ def _child(name: str, data_dir: Path, threads: int, out_json: Path, save: Path |
     c = BY_NAME[name]
     inp = Inputs.from_dir(str(data_dir), c.order)
     work: Callable[[], Any]
-    if c.name in ("cl_time", "cl_device", "cl_mem"):
+    in_memory = c.name.startswith("cl_mem")
+    if c.name in ("cl_time", "cl_device") or in_memory:
         cl = _import_carbonledger()
         power: Any = inp.power
         small: list[Any] = [inp.devices, inp.sites, inp.intensity, inp.allocations]
-        if c.name == "cl_mem":
+        if in_memory:
+            import pyarrow.compute as pc
             import pyarrow.parquet as pq
 
             power = pq.read_table(inp.power, columns=["device_id", "ts", "power_w"])
+            id_layout = {
+                "cl_mem_large": pa.large_string(),
+                "cl_mem_view": pa.string_view(),
+            }
+            ids = power.column("device_id")
+            if c.name in id_layout:
+                ids = ids.cast(id_layout[c.name])
+            elif c.name == "cl_mem_dict":
+                ids = pc.dictionary_encode(ids)
+            power = power.set_column(0, "device_id", ids)
             small = [pq.read_table(p) for p in small]
 
         def work() -> Any:
@@ -379,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     w("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name in names:
         c, t = BY_NAME[name], best[name]
-        reads = "in memory" if name in ("cl_mem", "numpy") else f"Parquet, {c.order} order"
+        in_memory = name.startswith("cl_mem") or name == "numpy"
+        reads = "in memory" if in_memory else f"Parquet, {c.order} order"
         w(
             f"| {c.label} | {reads} | {t.wall:.2f} | {t.cpu:.2f} | {rate(name) / 1e6:.1f} "
             f"| {peak[name]:.0f} | {t.rss_before:.0f} |"
@@ -399,6 +417,13 @@ def main(argv: list[str] | None = None) -> int:
             ratios.append(("carbonledger / Polars streaming baseline", "cl_time", "polars"))
     if "cl_mem" in best and "numpy" in best:
         ratios.append(("in-memory carbonledger / numpy pass", "cl_mem", "numpy"))
+    for name, ids in (
+        ("cl_mem", "string"),
+        ("cl_mem_large", "large-string"),
+        ("cl_mem_view", "string-view"),
+    ):
+        if name in best and "cl_mem_dict" in best:
+            ratios.append((f"in memory, {ids} ids / dictionary ids", name, "cl_mem_dict"))
     if ratios:
         w("| ratio (throughput, > 1: carbonledger faster) | value |")
         w("| --- | ---: |")

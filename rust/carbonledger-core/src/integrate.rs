@@ -7,8 +7,8 @@ use crate::attribute::DeviceAccounts;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::{Cursor, DeviceCtx, Segment, Shape};
 use crate::options::Interpolation;
+use crate::plan::ValueKind;
 use crate::schema::fmt_ts;
-use crate::stream::ValueKind;
 
 /// Data-quality counts of one device (SPEC 9, `devices` table).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

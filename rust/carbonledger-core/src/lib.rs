@@ -2,8 +2,8 @@
 //! compute fleets (see SPEC.md). Pure Rust; the Python bindings live in
 //! `carbonledger-py`.
 //!
-//! Data flows one way: the small tables are validated and compiled into
-//! per-device timelines ([`timeline`]); power batches stream through
+//! Data flows one way: the small tables are validated and compiled into a
+//! [`plan`] of per-device timelines ([`timeline`]); power batches stream through
 //! per-device state machines ([`integrate`]) that integrate energy between
 //! boundaries ([`ledger`]); each piece is priced ([`price`]) and split by
 //! share ([`attribute`]); the accumulators become the result tables
@@ -22,6 +22,7 @@ pub mod integrate;
 pub mod kbn;
 pub mod ledger;
 pub mod options;
+pub mod plan;
 pub mod price;
 pub mod report;
 pub mod schema;
@@ -31,6 +32,7 @@ pub mod validate;
 
 pub use error::{Error, ErrorKind, Problems, Result};
 pub use options::{Interpolation, Options};
+pub use plan::Plan;
 pub use report::Output;
 pub use schema::Table;
 pub use stream::{account, account_sources, Engine, Inputs};

@@ -1,98 +1,22 @@
-//! The driver: compile the small tables, then stream power batches through the
-//! per-device state machines (parallel over devices), then close the books.
+//! The driver: compile the plan (`plan`), then stream power batches through
+//! the per-device state machines (parallel over devices), then close the books.
 
 use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use rayon::prelude::*;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::ids::KeyIndex;
-use crate::inputs::Fleet;
 use crate::integrate::{DeviceState, Hot, COUNTER, HOLD, LINEAR};
-use crate::ledger::DeviceCtx;
 use crate::options::Options;
+pub use crate::plan::{power_value_kind, Plan, ValueKind};
 use crate::report::{self, Output};
-use crate::schema::{
-    closest_column, floats, fmt_ts, is_time_type, mapping_hint, missing_column, required, times,
-    times_unchecked, Table,
-};
-use crate::timeline::{
-    build_allocations, build_grids, check_grid_coverage, check_overallocation, DeviceAllocations,
-    OverAllocation, RegionGrid,
-};
+use crate::schema::{floats, fmt_ts, required, times, times_unchecked, Table};
 
 /// Batches decoded ahead of the one being integrated.
 const READ_AHEAD: usize = 8;
 
 /// Rows a worker picks out of a batch at a time (its devices' rows).
 const BLOCK: usize = 4096;
-
-/// Which value column the power table carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueKind {
-    PowerW,
-    EnergyJ,
-}
-
-impl ValueKind {
-    pub fn column(self) -> &'static str {
-        match self {
-            Self::PowerW => "power_w",
-            Self::EnergyJ => "energy_j",
-        }
-    }
-}
-
-/// Validate the power table's schema before reading any sample.
-pub fn power_value_kind(schema: &Schema, ids: &KeyIndex) -> Result<ValueKind> {
-    let field = |n: &str| schema.field_with_name(n).ok();
-    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let id = field("device_id")
-        .ok_or_else(|| missing_column("power", "device_id", "ids of devices.device_id", &names))?;
-    ids.check_kind(
-        &arrow_array::new_empty_array(id.data_type()),
-        "power",
-        "device_id",
-        "devices.device_id",
-    )?;
-    let ts = field("ts").ok_or_else(|| missing_column("power", "ts", "a timestamp", &names))?;
-    if !is_time_type(ts.data_type()) {
-        return Err(Error::schema(format!(
-            "table 'power', column 'ts': expected a timestamp column, found type {}",
-            ts.data_type()
-        )));
-    }
-    let kind = match (field("power_w"), field("energy_j")) {
-        (Some(_), Some(_)) => {
-            return Err(Error::schema(
-                "table 'power': has both 'power_w' and 'energy_j'; expected exactly one of them",
-            ))
-        }
-        (None, None) => {
-            // Suggest an energy column when the input looks like counters.
-            let hint = match closest_column("power_w", &names) {
-                None if closest_column("energy_j", &names).is_some() => {
-                    mapping_hint("power", "energy_j", &names)
-                }
-                _ => mapping_hint("power", "power_w", &names),
-            };
-            return Err(Error::schema(format!(
-                    "table 'power': missing column 'power_w' (W, instantaneous) or 'energy_j' (J, cumulative counter); found columns {names:?}{hint}"
-                )));
-        }
-        (Some(_), None) => ValueKind::PowerW,
-        (None, Some(_)) => ValueKind::EnergyJ,
-    };
-    let v = field(kind.column()).expect("checked above");
-    if !v.data_type().is_numeric() {
-        return Err(Error::schema(format!(
-            "table 'power', column '{}': expected a numeric column, found type {}",
-            kind.column(),
-            v.data_type()
-        )));
-    }
-    Ok(kind)
-}
 
 /// One batch's columns, all of one length (`Keyed` reads keys unchecked).
 struct Rows<'a, D> {
@@ -168,14 +92,12 @@ pub struct Inputs<'a> {
     pub allocations: Option<&'a Table>,
 }
 
+/// The run state of one accounting: every device's state machine, fed
+/// batch by batch, over a compiled [`Plan`].
 #[derive(Debug)]
 pub struct Engine {
-    fleet: Fleet,
-    grids: Vec<RegionGrid>,
-    allocs: Vec<DeviceAllocations>,
-    over: Vec<OverAllocation>,
-    region_used: Vec<bool>,
-    opts: Options,
+    plan: Plan,
+    /// The current source's value column.
     kind: ValueKind,
     states: Vec<DeviceState>,
     /// The common-case part of each device's state (`Hot::OFF` when idle).
@@ -190,103 +112,41 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Compile and validate everything but the samples. With an explicit
-    /// period, grid coverage and over-allocation are checked here too.
+    /// Compile and check everything but the samples (`Plan::compile`),
+    /// then start the run.
     pub fn new(inputs: &Inputs<'_>, power_schema: &Schema, opts: Options) -> Result<Self> {
-        if let Some((p0, p1)) = opts.period {
-            if p1 <= p0 {
-                return Err(Error::input(format!(
-                    "argument 'period': end {} <= start {}; expected end > start",
-                    fmt_ts(p1),
-                    fmt_ts(p0)
-                )));
-            }
-            let era = crate::schema::ERA_NS;
-            if p0 < era.0 || p1 > era.1 {
-                return Err(Error::input(format!(
-                    "argument 'period': [{}, {}) reaches outside the accepted range [{}, {}); expected a period of this era",
-                    fmt_ts(p0),
-                    fmt_ts(p1),
-                    fmt_ts(era.0),
-                    fmt_ts(era.1)
-                )));
-            }
-        }
-        let top = crate::inputs::MAX_POWER_CEILING_W;
-        if !(opts.max_power_w.is_finite() && opts.max_power_w > 0.0 && opts.max_power_w <= top) {
-            return Err(Error::input(format!(
-                "argument 'max_power_w': got {}; expected a power ceiling > 0 and at most {top:e} W",
-                opts.max_power_w
-            )));
-        }
-        if opts.max_gap_ns < 0 {
+        Self::start(Plan::compile(inputs, &[power_schema], opts)?)
+    }
+
+    /// Start a run over a plan, reading its first power source.
+    pub fn start(plan: Plan) -> Result<Self> {
+        let Some(&kind) = plan.kinds.first() else {
             return Err(Error::input(
-                "argument 'max_gap': negative; expected a duration >= 0",
+                "table 'power': no source given; expected at least one table, path or stream of samples",
             ));
-        }
-        let fleet = Fleet::compile(
-            inputs.devices,
-            inputs.sites,
-            inputs.intensity,
-            inputs.allocations,
-        )?;
-        let kind = power_value_kind(power_schema, &fleet.device_ids)?;
-        let grids = build_grids(&fleet);
-        let (allocs, over) = build_allocations(fleet.devices.len(), &fleet.allocations);
-        let mut region_used = vec![false; fleet.regions.len()];
-        for d in &fleet.devices {
-            region_used[d.region as usize] = true;
-        }
-        if let Some((p0, p1)) = opts.period {
-            check_grid_coverage(&grids, &region_used, &fleet.regions, p0, p1)?;
-            if !opts.normalize_overlap {
-                check_overallocation(&over, &fleet.device_ids, p0, p1)?;
-            }
-        }
-        let states = allocs
-            .iter()
-            .map(|a| DeviceState::new(a.rows.len()))
-            .collect();
+        };
         let mut builder = rayon::ThreadPoolBuilder::new();
-        if let Some(n) = opts.threads {
+        if let Some(n) = plan.opts.threads {
             builder = builder.num_threads(n.max(1));
         }
         let pool = builder
             .build()
             .map_err(|e| Error::internal(format!("cannot start worker threads: {e}")))?;
-        let held = opts.sort.then(|| vec![Vec::new(); fleet.devices.len()]);
-        let hot = vec![Hot::OFF; fleet.devices.len()];
+        let n_dev = plan.fleet.devices.len();
         Ok(Self {
-            fleet,
-            grids,
-            allocs,
-            over,
-            region_used,
-            opts,
             kind,
-            states,
-            hot,
-            held,
+            states: plan
+                .allocs
+                .iter()
+                .map(|a| DeviceState::new(a.rows.len()))
+                .collect(),
+            hot: vec![Hot::OFF; n_dev],
+            held: plan.opts.sort.then(|| vec![Vec::new(); n_dev]),
             pool,
             rows: Vec::new(),
             lut: None,
+            plan,
         })
-    }
-
-    /// Device `i`'s context; `counters` says which value kind its samples
-    /// are (the current source's while streaming, its own at the end).
-    fn ctx(&self, i: usize, counters: bool) -> DeviceCtx<'_> {
-        let device = &self.fleet.devices[i];
-        DeviceCtx {
-            index: i,
-            ids: &self.fleet.device_ids,
-            device,
-            grid: &self.grids[device.region as usize],
-            allocs: &self.allocs[i],
-            opts: &self.opts,
-            counters,
-            clip: self.opts.period.unwrap_or((i64::MIN, i64::MAX)),
-        }
     }
 
     /// Switch to the next power source (SPEC 2, several sources): later
@@ -294,7 +154,7 @@ impl Engine {
     /// source are folded first, so every device's first sample of the new
     /// source passes the general path, which checks the device's kind.
     pub fn begin_source(&mut self, schema: &Schema) -> Result<()> {
-        let kind = power_value_kind(schema, &self.fleet.device_ids)?;
+        let kind = power_value_kind(schema, &self.plan.fleet.device_ids)?;
         let counters = self.kind == ValueKind::EnergyJ;
         for (st, h) in self.states.iter_mut().zip(self.hot.iter_mut()) {
             st.settle(h, counters);
@@ -314,51 +174,11 @@ impl Engine {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        match self.read_window(batch)? {
+        match read_window(&self.plan.opts, batch)? {
             Some(inside) if inside.num_rows() == 0 => Ok(()),
             Some(inside) => self.feed_rows(&inside, spread),
             None => self.feed_rows(batch, spread),
         }
-    }
-
-    /// SPEC 8 (v1.1): with an explicit period only rows whose `ts` lies in
-    /// `W = [start - max_gap, end + max_gap]` can change a result; the others
-    /// are ignored, neither counted nor validated. `None`: every row is in
-    /// `W` (no copy); else the rows in `W`. A null `ts` is an input error
-    /// wherever it is read.
-    fn read_window(&self, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
-        let col = required(batch, "power", "ts", "a timestamp")?;
-        if col.null_count() > 0 {
-            let row = (0..col.len()).find(|&r| col.is_null(r)).unwrap_or(0);
-            let id = batch
-                .column_by_name("device_id")
-                .and_then(|ids| arrow_cast::display::array_value_to_string(ids, row).ok())
-                .unwrap_or_default();
-            return Err(Error::input(format!(
-                "table 'power', column 'ts': null timestamp in a sample of device_id '{id}'; expected a timestamp in every row"
-            )));
-        }
-        let Some((p0, p1)) = self.opts.period else {
-            return Ok(None);
-        };
-        let gap = self.opts.max_gap_ns;
-        let (w0, w1) = (p0.saturating_sub(gap), p1.saturating_add(gap));
-        let ts = times_unchecked(col, "power", "ts")?;
-        let (lo, hi) = ts
-            .values
-            .iter()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
-        if lo >= w0 && hi <= w1 {
-            return Ok(None);
-        }
-        let keep: arrow_array::BooleanArray = ts
-            .values
-            .iter()
-            .map(|&t| Some(t >= w0 && t <= w1))
-            .collect();
-        arrow_select::filter::filter_record_batch(batch, &keep)
-            .map(Some)
-            .map_err(|e| Error::internal(format!("cannot filter a batch to the read window: {e}")))
     }
 
     fn feed_rows(&mut self, batch: &RecordBatch, spread: bool) -> Result<()> {
@@ -374,65 +194,200 @@ impl Engine {
             "power",
             col,
         )?;
-        let device_ids = &self.fleet.device_ids;
+        let Self {
+            plan,
+            kind,
+            states,
+            hot,
+            held,
+            pool,
+            rows,
+            lut,
+        } = self;
+        let device_ids = &plan.fleet.device_ids;
         let (of, name) = ("devices.device_id", "device_id");
-        let mut rows = std::mem::take(&mut self.rows);
         rows.clear();
-        let keyed = match self.held {
+        let keyed = match held {
             Some(_) => None,
-            None => device_ids.dictionary_lut(ids, "power", name, of, &mut self.lut)?,
+            None => device_ids.dictionary_lut(ids, "power", name, of, lut)?,
         };
         if keyed.is_none() {
-            self.pool
-                .install(|| device_ids.resolve_parallel(ids, "power", name, of, &mut rows))?;
+            pool.install(|| device_ids.resolve_parallel(ids, "power", name, of, rows))?;
         }
 
-        if let Some(held) = &mut self.held {
+        if let Some(held) = held {
             for (r, &d) in rows.iter().enumerate() {
                 let d = d as usize;
-                if let Err(e) = claim_kind(&mut self.states[d], self.kind, || {
-                    self.fleet.device_ids.name(d)
-                }) {
-                    self.rows = rows;
-                    return Err(e);
-                }
+                claim_kind(&mut states[d], *kind, || device_ids.name(d))?;
                 held[d].push((ts.get(r), vals[r]));
             }
-            self.rows = rows;
             return Ok(());
         }
 
         // Null timestamps were rejected by `read_window`.
         let (ts, vals) = (&ts.values[..], &vals[..]);
-        let cache = self.lut.take();
-        let result = match (keyed, &cache) {
-            (Some(keys), Some((_, lut))) => {
-                self.walk_batch(&Rows::new(Keyed { keys, lut }, ts, vals), spread)
-            }
-            (Some(_), None) => Err(Error::internal("dictionary ids without their table")),
-            (None, _) => self.walk_batch(&Rows::new(Resolved(&rows), ts, vals), spread),
+        let walker = Walker { plan, kind: *kind };
+        let workers = if spread && vals.len() >= plan.opts.parallel_min_rows {
+            pool.current_num_threads().clamp(1, states.len().max(1))
+        } else {
+            1
         };
-        self.lut = cache;
-        self.rows = rows;
-        result
+        match (keyed, lut.as_ref()) {
+            (Some(keys), Some((_, lut))) => walker.walk_batch(
+                pool,
+                states,
+                hot,
+                &Rows::new(Keyed { keys, lut }, ts, vals),
+                workers,
+            ),
+            (Some(_), None) => Err(Error::internal("dictionary ids without their table")),
+            (None, _) => walker.walk_batch(
+                pool,
+                states,
+                hot,
+                &Rows::new(Resolved(rows), ts, vals),
+                workers,
+            ),
+        }
     }
 
+    /// Close the books and build the result tables.
+    pub fn finish(self) -> Result<Output> {
+        let Self {
+            plan,
+            mut states,
+            mut hot,
+            held,
+            pool,
+            ..
+        } = self;
+        for (st, h) in states.iter_mut().zip(hot.iter_mut()) {
+            let counters = st.kind == Some(ValueKind::EnergyJ);
+            st.settle(h, counters);
+        }
+        if let Some(mut held) = held {
+            pool.install(|| {
+                states
+                    .par_iter_mut()
+                    .zip(held.par_iter_mut())
+                    .enumerate()
+                    .map(|(i, (st, samples))| {
+                        samples.sort_by_key(|s| s.0.unwrap_or(i64::MIN));
+                        let ctx = plan.ctx(i, st.kind == Some(ValueKind::EnergyJ));
+                        for &(t, v) in samples.iter() {
+                            st.push(&ctx, t, v)?;
+                        }
+                        Ok(())
+                    })
+                    .reduce(|| Ok(()), |a, b| a.and(b))
+            })?;
+        }
+        let (p0, p1) = match plan.opts.period {
+            Some(p) => p,
+            None => {
+                let first = states.iter().filter_map(|s| s.stats.first_ts).min();
+                let last = states.iter().filter_map(|s| s.stats.last_ts).max();
+                let (Some(p0), Some(p1)) = (first, last) else {
+                    return Err(Error::input(
+                        "table 'power': no valid sample and no period; expected samples or an explicit period=(start, end)",
+                    ));
+                };
+                if p1 <= p0 {
+                    return Err(Error::input(format!(
+                        "table 'power': all valid samples are at {}; the default period [min ts, max ts) is empty, pass an explicit period",
+                        fmt_ts(p0)
+                    )));
+                }
+                plan.check_period(p0, p1)?;
+                (p0, p1)
+            }
+        };
+        pool.install(|| {
+            states
+                .par_iter_mut()
+                .enumerate()
+                .map(|(i, st)| st.finish(&plan.ctx(i, st.kind == Some(ValueKind::EnergyJ)), p0, p1))
+                .reduce(|| Ok(()), |a, b| a.and(b))
+        })?;
+        let out = report::build(
+            &states,
+            &plan.allocs,
+            plan.fleet.allocations.len(),
+            &report::GridContext {
+                grids: &plan.grids,
+                regions: &plan.fleet.regions,
+                devices: &plan.fleet.devices,
+                period: (p0, p1),
+            },
+        );
+        report::check_finite(&out)?;
+        Ok(out)
+    }
+}
+
+/// SPEC 8 (v1.1): with an explicit period only rows whose `ts` lies in
+/// `W = [start - max_gap, end + max_gap]` can change a result; the others
+/// are ignored, neither counted nor validated. `None`: every row is in
+/// `W` (no copy); else the rows in `W`. A null `ts` is an input error
+/// wherever it is read.
+fn read_window(opts: &Options, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
+    let col = required(batch, "power", "ts", "a timestamp")?;
+    if col.null_count() > 0 {
+        let row = (0..col.len()).find(|&r| col.is_null(r)).unwrap_or(0);
+        let id = batch
+            .column_by_name("device_id")
+            .and_then(|ids| arrow_cast::display::array_value_to_string(ids, row).ok())
+            .unwrap_or_default();
+        return Err(Error::input(format!(
+            "table 'power', column 'ts': null timestamp in a sample of device_id '{id}'; expected a timestamp in every row"
+        )));
+    }
+    let Some((p0, p1)) = opts.period else {
+        return Ok(None);
+    };
+    let gap = opts.max_gap_ns;
+    let (w0, w1) = (p0.saturating_sub(gap), p1.saturating_add(gap));
+    let ts = times_unchecked(col, "power", "ts")?;
+    let (lo, hi) = ts
+        .values
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+    if lo >= w0 && hi <= w1 {
+        return Ok(None);
+    }
+    let keep: arrow_array::BooleanArray = ts
+        .values
+        .iter()
+        .map(|&t| Some(t >= w0 && t <= w1))
+        .collect();
+    arrow_select::filter::filter_record_batch(batch, &keep)
+        .map(Some)
+        .map_err(|e| Error::internal(format!("cannot filter a batch to the read window: {e}")))
+}
+
+/// What the workers read while walking a batch: the plan and the current
+/// source's value kind.
+#[derive(Clone, Copy)]
+struct Walker<'a> {
+    plan: &'a Plan,
+    kind: ValueKind,
+}
+
+impl Walker<'_> {
     /// Each worker owns a contiguous range of devices and walks the whole
     /// batch in row order, taking its devices' rows: no reordering, and every
     /// device sees its samples in input order on one thread, so the result
     /// does not depend on the thread count.
-    fn walk_batch<D: Devices>(&mut self, batch: &Rows<'_, D>, spread: bool) -> Result<()> {
-        let n_dev = self.states.len();
-        let workers = if spread && batch.vals.len() >= self.opts.parallel_min_rows {
-            self.pool.current_num_threads().clamp(1, n_dev.max(1))
-        } else {
-            1
-        };
-        let per = n_dev.div_ceil(workers).max(1);
-        let mut states = std::mem::take(&mut self.states);
-        let mut hot = std::mem::take(&mut self.hot);
-        let this = &*self;
-        let first_error = this.pool.install(|| {
+    fn walk_batch<D: Devices>(
+        self,
+        pool: &rayon::ThreadPool,
+        states: &mut [DeviceState],
+        hot: &mut [Hot],
+        batch: &Rows<'_, D>,
+        workers: usize,
+    ) -> Result<()> {
+        let per = states.len().div_ceil(workers).max(1);
+        let first_error = pool.install(|| {
             states
                 .par_chunks_mut(per)
                 .zip(hot.par_chunks_mut(per))
@@ -443,7 +398,7 @@ impl Engine {
                         states,
                         hot,
                     };
-                    this.run(batch, mine, workers == 1)
+                    self.run(batch, mine, workers == 1)
                 })
                 .reduce(
                     || None,
@@ -453,8 +408,6 @@ impl Engine {
                     },
                 )
         });
-        self.states = states;
-        self.hot = hot;
         // The error of the earliest row: the same whatever the thread count.
         match first_error {
             Some((_, e)) => Err(e),
@@ -502,7 +455,7 @@ impl Engine {
         mine: &mut DeviceRange<'_>,
         rows: impl Iterator<Item = usize>,
     ) -> Option<(usize, Error)> {
-        let rule = match (self.kind, self.opts.interpolation) {
+        let rule = match (self.kind, self.plan.opts.interpolation) {
             (ValueKind::EnergyJ, _) => COUNTER,
             (ValueKind::PowerW, crate::options::Interpolation::Linear) => LINEAR,
             (ValueKind::PowerW, crate::options::Interpolation::Previous) => HOLD,
@@ -523,7 +476,7 @@ impl Engine {
         mine: &mut DeviceRange<'_>,
         rows: impl Iterator<Item = usize>,
     ) -> Option<(usize, Error)> {
-        let max_gap = self.opts.max_gap_ns;
+        let max_gap = self.plan.opts.max_gap_ns;
         let DeviceRange { lo, states, hot } = mine;
         let lo = *lo;
         for r in rows {
@@ -543,85 +496,12 @@ impl Engine {
     #[cold]
     #[inline(never)]
     fn general(&self, st: &mut DeviceState, hot: &mut Hot, i: usize, t: i64, v: f64) -> Result<()> {
-        claim_kind(st, self.kind, || self.fleet.device_ids.name(i))?;
-        let ctx = self.ctx(i, self.kind == ValueKind::EnergyJ);
+        claim_kind(st, self.kind, || self.plan.fleet.device_ids.name(i))?;
+        let ctx = self.plan.ctx(i, self.kind == ValueKind::EnergyJ);
         st.settle(hot, ctx.counters);
         st.push(&ctx, Some(t), v)?;
         *hot = st.arm(&ctx);
         Ok(())
-    }
-
-    /// Close the books and build the result tables.
-    pub fn finish(mut self) -> Result<Output> {
-        for (st, h) in self.states.iter_mut().zip(self.hot.iter_mut()) {
-            let counters = st.kind == Some(ValueKind::EnergyJ);
-            st.settle(h, counters);
-        }
-        if let Some(mut held) = self.held.take() {
-            let mut states = std::mem::take(&mut self.states);
-            let this = &self;
-            this.pool.install(|| {
-                states
-                    .par_iter_mut()
-                    .zip(held.par_iter_mut())
-                    .enumerate()
-                    .map(|(i, (st, samples))| {
-                        samples.sort_by_key(|s| s.0.unwrap_or(i64::MIN));
-                        let ctx = this.ctx(i, st.kind == Some(ValueKind::EnergyJ));
-                        for &(t, v) in samples.iter() {
-                            st.push(&ctx, t, v)?;
-                        }
-                        Ok(())
-                    })
-                    .reduce(|| Ok(()), |a, b| a.and(b))
-            })?;
-            self.states = states;
-        }
-        let (p0, p1) = match self.opts.period {
-            Some(p) => p,
-            None => {
-                let first = self.states.iter().filter_map(|s| s.stats.first_ts).min();
-                let last = self.states.iter().filter_map(|s| s.stats.last_ts).max();
-                let (Some(p0), Some(p1)) = (first, last) else {
-                    return Err(Error::input(
-                        "table 'power': no valid sample and no period; expected samples or an explicit period=(start, end)",
-                    ));
-                };
-                if p1 <= p0 {
-                    return Err(Error::input(format!(
-                        "table 'power': all valid samples are at {}; the default period [min ts, max ts) is empty, pass an explicit period",
-                        fmt_ts(p0)
-                    )));
-                }
-                check_grid_coverage(&self.grids, &self.region_used, &self.fleet.regions, p0, p1)?;
-                if !self.opts.normalize_overlap {
-                    check_overallocation(&self.over, &self.fleet.device_ids, p0, p1)?;
-                }
-                (p0, p1)
-            }
-        };
-        let mut states = std::mem::take(&mut self.states);
-        let this = &self;
-        this.pool.install(|| {
-            states
-                .par_iter_mut()
-                .enumerate()
-                .map(|(i, st)| st.finish(&this.ctx(i, st.kind == Some(ValueKind::EnergyJ)), p0, p1))
-                .reduce(|| Ok(()), |a, b| a.and(b))
-        })?;
-        let out = report::build(
-            &states,
-            &self.allocs,
-            self.fleet.allocations.len(),
-            &report::GridContext {
-                grids: &self.grids,
-                regions: &self.fleet.regions,
-                devices: &self.fleet.devices,
-                period: (p0, p1),
-            },
-        );
-        report::check_finite(&out)?;
-        Ok(out)
     }
 }
 
@@ -660,16 +540,14 @@ where
     I: Iterator<Item = Result<RecordBatch>> + Send,
 {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let Some((first_schema, _)) = sources.first() else {
+    if sources.is_empty() {
         return Err(Error::input(
             "table 'power': no source given; expected at least one table, path or stream of samples",
         ));
     };
-    let mut engine = Engine::new(inputs, first_schema, opts)?;
     // Every source's schema is checked before any sample is read.
-    for (schema, _) in &sources[1..] {
-        power_value_kind(schema, &engine.fleet.device_ids)?;
-    }
+    let schemas: Vec<&Schema> = sources.iter().map(|(schema, _)| *schema).collect();
+    let mut engine = Engine::start(Plan::compile(inputs, &schemas, opts)?)?;
     // Batches decoded and not yet taken: none waiting means the reader is
     // the bottleneck, and the engine keeps to one thread.
     let waiting = AtomicUsize::new(0);

@@ -55,6 +55,8 @@ pub struct KeyIndex {
     strs: FxHashMap<Box<[u8]>, u32>,
     ints: FxHashMap<i64, u32>,
     names: Vec<String>,
+    /// String ids laid out for the hot path's byte comparisons.
+    flat: resolve::FlatNames,
 }
 
 /// One id value, borrowed from an Arrow array.
@@ -99,6 +101,7 @@ impl KeyIndex {
             strs: FxHashMap::default(),
             ints: FxHashMap::default(),
             names: Vec::with_capacity(arr.len()),
+            flat: resolve::FlatNames::default(),
         };
         let r = for_each_key(arr, table, col, |row, key| {
             // Every row gets a name, so indices stay row numbers.
@@ -140,6 +143,7 @@ impl KeyIndex {
             Ok(())
         });
         p.take(r)?;
+        idx.flat = resolve::FlatNames::of(&idx);
         Some(idx)
     }
 
@@ -170,6 +174,7 @@ impl KeyIndex {
             strs: FxHashMap::default(),
             ints: FxHashMap::default(),
             names: Vec::new(),
+            flat: resolve::FlatNames::default(),
         };
         let mut rows = Vec::with_capacity(arr.len());
         let r = for_each_key(arr, table, col, |row, key| {
@@ -195,6 +200,7 @@ impl KeyIndex {
             Ok(())
         });
         p.take(r)?;
+        idx.flat = resolve::FlatNames::of(&idx);
         Some((idx, rows))
     }
 

@@ -1,14 +1,74 @@
 //! Mapping a referencing column (the power stream's `device_id`) to device
-//! indices: the hot path, with the last lookup cached before hashing.
+//! indices: the hot path.
+//!
+//! Telemetry dumps list devices in a stable order (every device's sample at
+//! one tick, then the next tick; or one device's run, then the next), so a
+//! row's device is predicted from the previous row's: the device that
+//! followed it last time (itself, in a device-sorted run). A prediction is
+//! only a guess, checked by comparing the id's bytes (for string views, the
+//! 16-byte view itself); the hash table is consulted on a miss only.
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 use super::keys::{bytes_eq, for_each_key};
 use super::{id_error, shift_row, IdKind, KeyIndex};
+
+/// Rows resolved per parallel task.
+const CHUNK: usize = 1 << 16;
+
+/// No device: the start of a chunk, or no prediction yet.
+const NONE: u32 = u32::MAX;
+
+/// The string ids of an index, contiguous, plus each id's 16-byte Arrow
+/// string view split in two words (length and 4-byte prefix; the next 8
+/// inline bytes), so that a string-view row is checked against a
+/// prediction without reading its data buffer.
+#[derive(Debug, Clone, Default)]
+pub(super) struct FlatNames {
+    bytes: Vec<u8>,
+    /// `bytes[at[i]..at[i + 1]]` is id `i`.
+    at: Vec<usize>,
+    head: Vec<u64>,
+    tail: Vec<u64>,
+}
+
+/// Largest string an Arrow view holds inline.
+const INLINE: usize = 12;
+
+impl FlatNames {
+    pub(super) fn of(index: &KeyIndex) -> Self {
+        let mut flat = Self::default();
+        if index.kind != IdKind::Str {
+            return flat;
+        }
+        flat.at.push(0);
+        for name in &index.names {
+            let b = name.as_bytes();
+            flat.bytes.extend_from_slice(b);
+            flat.at.push(flat.bytes.len());
+            let mut inline = [0u8; 16];
+            // A view's length is a u32; a longer id never matches a view.
+            let len = u32::try_from(b.len()).unwrap_or(u32::MAX);
+            inline[..4].copy_from_slice(&len.to_le_bytes());
+            let shown = b.len().min(INLINE);
+            inline[4..4 + shown].copy_from_slice(&b[..shown]);
+            let word = |o: usize| u64::from_le_bytes(inline[o..o + 8].try_into().expect("8 bytes"));
+            flat.head.push(word(0));
+            flat.tail.push(word(8));
+        }
+        flat
+    }
+
+    #[inline]
+    fn name(&self, i: u32) -> &[u8] {
+        let i = i as usize;
+        &self.bytes[self.at[i]..self.at[i + 1]]
+    }
+}
 
 impl KeyIndex {
     /// Map a referencing column to indices, appending to `out`. Unknown or
@@ -22,26 +82,66 @@ impl KeyIndex {
         out: &mut Vec<u32>,
     ) -> Result<()> {
         self.check_kind(arr, table, col, of)?;
-        out.reserve(arr.len());
         if let DataType::Dictionary(_, _) = arr.data_type() {
+            out.reserve(arr.len());
             return self.resolve_dictionary(arr, table, col, of, out);
         }
+        let start = out.len();
+        out.resize(start + arr.len(), NONE);
+        let mut follow = Vec::new();
+        let r = self.resolve_into(arr, table, col, of, &mut out[start..], &mut follow);
+        if r.is_err() {
+            out.truncate(start);
+        }
+        r
+    }
+
+    /// `resolve` of a non-dictionary column into `out` (one slot per row),
+    /// with `follow` the caller's prediction scratch (reusable across calls:
+    /// a stale prediction only costs a hash lookup).
+    fn resolve_into(
+        &self,
+        arr: &ArrayRef,
+        table: &str,
+        col: &str,
+        of: &str,
+        out: &mut [u32],
+        follow: &mut Vec<u32>,
+    ) -> Result<()> {
         if arr.null_count() == 0 && self.kind == IdKind::Str {
-            let start = out.len();
+            follow.resize(self.len(), NONE);
+            let flat = &self.flat;
             let done = match arr.data_type() {
                 DataType::Utf8 => {
                     let a = arr.as_string::<i32>();
                     let (o, v) = (a.value_offsets(), a.values().as_slice());
-                    self.resolve_strs(a.len(), |i| &v[o[i] as usize..o[i + 1] as usize], out)
+                    let key = |i: usize| &v[o[i] as usize..o[i + 1] as usize];
+                    self.predict(out, follow, key, |i, d| bytes_eq(key(i), flat.name(d)))
                 }
                 DataType::LargeUtf8 => {
                     let a = arr.as_string::<i64>();
                     let (o, v) = (a.value_offsets(), a.values().as_slice());
-                    self.resolve_strs(a.len(), |i| &v[o[i] as usize..o[i + 1] as usize], out)
+                    let key = |i: usize| &v[o[i] as usize..o[i + 1] as usize];
+                    self.predict(out, follow, key, |i, d| bytes_eq(key(i), flat.name(d)))
                 }
                 DataType::Utf8View => {
                     let a = arr.as_string_view();
-                    self.resolve_strs(a.len(), |i| a.value(i).as_bytes(), out)
+                    let views = a.views();
+                    let key = |i: usize| a.value(i).as_bytes();
+                    self.predict(out, follow, key, |i, d| {
+                        let view = views[i];
+                        let d = d as usize;
+                        // Low word: length and prefix; high word: the next
+                        // 8 inline bytes, or where a long string lies.
+                        if view as u64 != flat.head[d] {
+                            return false;
+                        }
+                        if (view as u32 as usize) <= INLINE {
+                            (view >> 64) as u64 == flat.tail[d]
+                        } else {
+                            key(i) == flat.name(d as u32)
+                        }
+                    })
                 }
                 _ => false,
             };
@@ -49,61 +149,56 @@ impl KeyIndex {
                 return Ok(());
             }
             // An unknown id: redo the slow way, which names it.
-            out.truncate(start);
         }
         // Integer ids hash cheaply; string ids took the predicted loop above
         // unless an id is unknown or null, which this path then names.
+        let mut row_out = out.iter_mut();
         for_each_key(arr, table, col, |row, key| {
             let i = key
                 .and_then(|k| self.lookup(k))
                 .ok_or_else(|| id_error(table, col, of, row, key))?;
-            out.push(i);
+            *row_out.next().expect("one slot per row") = i;
             Ok(())
         })
     }
 
-    /// The tight loop behind `resolve` for string ids without nulls; false
-    /// at the first unknown id.
+    /// The predicted loop for string ids without nulls: `hit(row, d)` checks
+    /// that row names device `d`; false at the first unknown id.
     #[inline]
-    fn resolve_strs<'b>(
+    fn predict<'b>(
         &self,
-        n: usize,
-        get: impl Fn(usize) -> &'b [u8],
-        out: &mut Vec<u32>,
+        out: &mut [u32],
+        follow: &mut [u32],
+        key: impl Fn(usize) -> &'b [u8],
+        hit: impl Fn(usize, u32) -> bool,
     ) -> bool {
-        let mut follow = vec![u32::MAX; self.len()];
-        let mut prev = u32::MAX;
-        let mut prev_key: &[u8] = &[];
-        for row in 0..n {
-            let k = get(row);
-            if prev != u32::MAX && bytes_eq(prev_key, k) {
-                out.push(prev);
-                continue;
-            }
-            let next = if prev == u32::MAX {
-                u32::MAX
+        let mut prev = NONE;
+        for (row, slot) in out.iter_mut().enumerate() {
+            let guess = if prev == NONE {
+                NONE
             } else {
                 follow[prev as usize]
             };
-            let i = if next != u32::MAX && bytes_eq(self.names[next as usize].as_bytes(), k) {
-                next
+            let i = if guess != NONE && hit(row, guess) {
+                guess
             } else {
-                let Some(&i) = self.strs.get(k) else {
+                let Some(&i) = self.strs.get(key(row)) else {
                     return false;
                 };
-                if prev != u32::MAX {
+                if prev != NONE {
                     follow[prev as usize] = i;
                 }
                 i
             };
+            *slot = i;
             prev = i;
-            prev_key = k;
-            out.push(i);
         }
         true
     }
 
-    /// `resolve` over slices of a long column on the current rayon pool.
+    /// `resolve` over slices of a long column on the current rayon pool,
+    /// written in place; an error is the one of the earliest row, whatever
+    /// the thread count.
     pub fn resolve_parallel(
         &self,
         arr: &ArrayRef,
@@ -113,31 +208,41 @@ impl KeyIndex {
         out: &mut Vec<u32>,
     ) -> Result<()> {
         use rayon::prelude::*;
-        const CHUNK: usize = 1 << 16;
         let n = arr.len();
         // Dictionary ids resolve by table lookup: one pass beats splitting.
         let dictionary = matches!(arr.data_type(), DataType::Dictionary(_, _));
         if n <= CHUNK || dictionary || rayon::current_num_threads() == 1 {
             return self.resolve(arr, table, col, of, out);
         }
-        let parts: Vec<Vec<u32>> = (0..n.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| {
+        self.check_kind(arr, table, col, of)?;
+        let start = out.len();
+        out.resize(start + n, NONE);
+        let first_error = out[start..]
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .map_init(Vec::new, |follow, (c, slots)| {
                 let off = c * CHUNK;
-                let piece = arr.slice(off, CHUNK.min(n - off));
-                let mut v = Vec::new();
-                self.resolve(&piece, table, col, of, &mut v)
-                    .map_err(|mut e| {
+                let piece = arr.slice(off, slots.len());
+                self.resolve_into(&piece, table, col, of, slots, follow)
+                    .err()
+                    .map(|mut e: Error| {
                         e.message = shift_row(&e.message, off);
-                        e
-                    })?;
-                Ok(v)
+                        (c, e)
+                    })
             })
-            .collect::<Result<_>>()?;
-        out.reserve(n);
-        for p in parts {
-            out.extend_from_slice(&p);
+            .reduce(
+                || None,
+                |a, b| match (a, b) {
+                    (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+                    (a, b) => a.or(b),
+                },
+            );
+        match first_error {
+            Some((_, e)) => {
+                out.truncate(start);
+                Err(e)
+            }
+            None => Ok(()),
         }
-        Ok(())
     }
 }
