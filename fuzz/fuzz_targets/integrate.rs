@@ -12,7 +12,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, TimestampNanosecondType, UInt64Type};
 use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch, StringArray};
 use carbonledger_core::inputs::{seconds_to_ns, SECONDS_PER_YEAR};
-use carbonledger_core::{Engine, Error, ErrorKind, Inputs, Options, Output, Table};
+use carbonledger_core::{
+    Engine, Error, ErrorKind, GapFill, Inputs, OnInvalid, Options, Output, Overlap, Table,
+};
 use carbonledger_fuzz::arrow::{batch, float_column, time_column, S, T0};
 use carbonledger_fuzz::cases::IntegrateCase;
 use carbonledger_fuzz::check::{check_error, check_output, check_same, col};
@@ -244,7 +246,7 @@ fn reference(fx: &Fixture, opts: &Options, counters: bool) -> Verdict {
         let val = val.unwrap_or(f64::NAN);
         if !(val.is_finite() && val >= 0.0) {
             e.invalid += 1;
-            if opts.raise_on_invalid {
+            if opts.on_invalid == OnInvalid::Raise {
                 v.must.push(ErrorKind::InvalidSample);
                 break;
             }
@@ -295,10 +297,10 @@ fn reference(fx: &Fixture, opts: &Options, counters: bool) -> Verdict {
         // An uncovered piece without idle power may come first, and the
         // default period's over-allocation check comes before the last
         // segment of each device is made.
-        if opts.gap_fill_idle {
+        if opts.gap_fill == GapFill::Idle {
             v.must.push(ErrorKind::Input);
         }
-        if opts.period.is_none() && !opts.normalize_overlap {
+        if opts.period.is_none() && opts.overlap == Overlap::Error {
             v.must.push(ErrorKind::Overlap);
         }
         return v;
@@ -360,7 +362,7 @@ fn reference(fx: &Fixture, opts: &Options, counters: bool) -> Verdict {
             };
         }
         e.uncovered_ns = i128::from(p1) - i128::from(p0) - covered;
-        if opts.gap_fill_idle && e.uncovered_ns > 0 {
+        if opts.gap_fill == GapFill::Idle && e.uncovered_ns > 0 {
             match fx.idle[d].filter(|w| !w.is_nan()) {
                 // Idle fill is power the engine books: within the ceiling.
                 Some(w) if w > opts.max_power_w => v.must.push(ErrorKind::Input),
@@ -372,7 +374,7 @@ fn reference(fx: &Fixture, opts: &Options, counters: bool) -> Verdict {
     }
     // Over-allocation inside the default period (an explicit one was
     // checked before any sample was read).
-    if opts.period.is_none() && !opts.normalize_overlap {
+    if opts.period.is_none() && opts.overlap == Overlap::Error {
         let mut edges: Vec<i64> = fx.allocs.iter().flat_map(|a| [a.1, a.2]).collect();
         edges.sort_unstable();
         edges.dedup();

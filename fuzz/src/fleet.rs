@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::Schema;
-use carbonledger_core::{Interpolation, Options, Table};
+use carbonledger_core::{GapFill, Interpolation, OnInvalid, Options, Overlap, Table};
 
 use crate::arrow::{
     batch, float_column, id_column, id_layout_like, id_value, tick_ns, time_column, DictShape,
@@ -276,9 +276,21 @@ impl Opts {
                 Interpolation::Linear
             },
             max_gap_ns: max_gap,
-            gap_fill_idle: self.idle,
-            raise_on_invalid: self.raise,
-            normalize_overlap: self.normalize,
+            gap_fill: if self.idle {
+                GapFill::Idle
+            } else {
+                GapFill::Uncovered
+            },
+            on_invalid: if self.raise {
+                OnInvalid::Raise
+            } else {
+                OnInvalid::Drop
+            },
+            overlap: if self.normalize {
+                Overlap::Normalize
+            } else {
+                Overlap::Error
+            },
             sort: self.sort,
             threads: Some(if self.parallel { 2 } else { 1 }),
             parallel_min_rows: if self.parallel { 0 } else { usize::MAX },

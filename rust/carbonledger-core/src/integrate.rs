@@ -6,7 +6,7 @@
 use crate::attribute::DeviceAccounts;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ledger::{Cursor, DeviceCtx, Segment, Shape};
-use crate::options::Interpolation;
+use crate::options::{Interpolation, OnInvalid};
 use crate::plan::ValueKind;
 use crate::schema::fmt_ts;
 
@@ -239,7 +239,7 @@ impl DeviceState {
 
     #[cold]
     fn invalid(&mut self, ctx: &DeviceCtx<'_>, ts: Option<i64>, v: f64) -> Result<()> {
-        if ctx.opts.raise_on_invalid {
+        if ctx.opts.on_invalid == OnInvalid::Raise {
             let col = if ctx.counters { "energy_j" } else { "power_w" };
             return Err(Error::new(
                 ErrorKind::InvalidSample,

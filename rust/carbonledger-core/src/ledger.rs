@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::ids::KeyIndex;
 use crate::inputs::Device;
 use crate::kbn::Kbn;
-use crate::options::Options;
+use crate::options::{GapFill, Options};
 use crate::price::price;
 use crate::timeline::{DeviceAllocations, RegionGrid};
 
@@ -190,7 +190,7 @@ impl Cursor {
             self.pos = b;
             return Ok(());
         }
-        let idle = if seg.shape == Shape::Uncovered && ctx.opts.gap_fill_idle {
+        let idle = if seg.shape == Shape::Uncovered && ctx.opts.gap_fill == GapFill::Idle {
             let w = ctx.device.idle_w.ok_or_else(|| {
                 Error::input(format!(
                     "table 'devices', column 'idle_power_w': null for device_id {}; gap_fill=\"idle\" needs it to fill its uncovered time",

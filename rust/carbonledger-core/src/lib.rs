@@ -31,7 +31,7 @@ pub mod timeline;
 pub mod validate;
 
 pub use error::{Error, ErrorKind, Problems, Result};
-pub use options::{Interpolation, Options};
+pub use options::{Choice, GapFill, Interpolation, OnInvalid, Options, Overlap};
 pub use plan::Plan;
 pub use report::Output;
 pub use schema::Table;

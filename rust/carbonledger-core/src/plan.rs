@@ -10,7 +10,7 @@ use crate::error::{Error, Problems, Result};
 use crate::ids::KeyIndex;
 use crate::inputs::Fleet;
 use crate::ledger::DeviceCtx;
-use crate::options::Options;
+use crate::options::{Options, Overlap};
 use crate::schema::{closest_column, fmt_ts, is_time_type, mapping_hint, missing_column, ERA_NS};
 use crate::stream::Inputs;
 use crate::timeline::{
@@ -78,7 +78,7 @@ impl Plan {
         }
         if let Some((p0, p1)) = period {
             check_grid_coverage_all(&grids, &region_used, &fleet.regions, p0, p1, p);
-            if !opts.normalize_overlap {
+            if opts.overlap == Overlap::Error {
                 check_overallocation_all(&over, &fleet.device_ids, p0, p1, p);
             }
         }
@@ -109,7 +109,7 @@ impl Plan {
             p1,
             &mut p,
         );
-        if !self.opts.normalize_overlap {
+        if self.opts.overlap == Overlap::Error {
             check_overallocation_all(&self.over, &self.fleet.device_ids, p0, p1, &mut p);
         }
         p.first()

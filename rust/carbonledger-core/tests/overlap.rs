@@ -9,7 +9,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
-use carbonledger_core::{account, Inputs, Interpolation, Options, Output, Table};
+use carbonledger_core::{account, Inputs, Interpolation, Options, Output, Overlap, Table};
 
 const S: i64 = 1_000_000_000;
 /// 2025-01-01T00:00:00Z.
@@ -204,7 +204,11 @@ fn run(fleet: &Fleet, normalize: bool, threads: usize, batch_rows: usize) -> Out
         period: Some((T0, secs(PERIOD_S as i64))),
         interpolation: Interpolation::Previous,
         max_gap_ns: MAX_GAP_S * S,
-        normalize_overlap: normalize,
+        overlap: if normalize {
+            Overlap::Normalize
+        } else {
+            Overlap::Error
+        },
         threads: Some(threads),
         parallel_min_rows: 1,
         ..Options::default()

@@ -13,7 +13,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use carbonledger_core::report::METRIC_COLUMNS;
-use carbonledger_core::{account, Error, Inputs, Interpolation, Options, Output, Table};
+use carbonledger_core::{account, Error, GapFill, Inputs, Interpolation, Options, Output, Table};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -186,9 +186,11 @@ impl Scenario {
             period: self.period,
             interpolation: self.interpolation,
             max_gap_ns: MAX_GAP,
-            gap_fill_idle: self.gap_fill_idle,
-            raise_on_invalid: false,
-            normalize_overlap: false,
+            gap_fill: if self.gap_fill_idle {
+                GapFill::Idle
+            } else {
+                GapFill::Uncovered
+            },
             sort: false,
             threads: Some(2),
             ..Options::default()

@@ -142,8 +142,3 @@ pub fn to_py(py: Python<'_>, e: Error) -> PyErr {
         Err(err) => err,
     }
 }
-
-/// An input error raised by the glue itself (a bad argument).
-pub fn input(py: Python<'_>, message: String) -> PyErr {
-    to_py(py, Error::input(message))
-}

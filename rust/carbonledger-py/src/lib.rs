@@ -7,7 +7,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use carbonledger_core::{
-    Error, ErrorKind, Inputs, Interpolation, Options, Output, Problems, Table,
+    Choice, Error, ErrorKind, GapFill, Inputs, Interpolation, OnInvalid, Options, Output, Overlap,
+    Problems, Table,
 };
 
 mod errors;
@@ -34,27 +35,21 @@ fn parse_options(
     threads: Option<usize>,
     max_power_w: f64,
 ) -> PyResult<Options> {
-    let pick = |arg: &str, v: &str, choices: &[&str]| -> PyResult<usize> {
-        choices.iter().position(|c| *c == v).ok_or_else(|| {
-            errors::input(
-                py,
-                format!("argument '{arg}': got {v:?}; expected one of {choices:?}"),
-            )
+    let opts = || -> carbonledger_core::Result<Options> {
+        Ok(Options {
+            period,
+            interpolation: Interpolation::parse(interpolation)?,
+            max_gap_ns,
+            gap_fill: GapFill::parse(gap_fill)?,
+            on_invalid: OnInvalid::parse(on_invalid)?,
+            overlap: Overlap::parse(overlap)?,
+            sort,
+            threads,
+            max_power_w,
+            ..Options::default()
         })
     };
-    Ok(Options {
-        period,
-        interpolation: [Interpolation::Linear, Interpolation::Previous]
-            [pick("interpolation", interpolation, &["linear", "previous"])?],
-        max_gap_ns,
-        gap_fill_idle: pick("gap_fill", gap_fill, &["none", "idle"])? == 1,
-        raise_on_invalid: pick("on_invalid", on_invalid, &["drop", "raise"])? == 1,
-        normalize_overlap: pick("overlap", overlap, &["error", "normalize"])? == 1,
-        sort,
-        threads,
-        max_power_w,
-        ..Options::default()
-    })
+    opts().map_err(|e| errors::to_py(py, e))
 }
 
 /// What `account` returns: the allocations, unallocated, devices and grid

@@ -246,3 +246,111 @@ impl KeyIndex {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::{LargeStringArray, StringArray, StringViewArray};
+
+    use super::*;
+
+    fn index(names: &[&str]) -> KeyIndex {
+        let keys: ArrayRef = Arc::new(StringArray::from(names.to_vec()));
+        KeyIndex::build(&keys, "devices", "device_id").expect("unique ids")
+    }
+
+    /// Every layout, short and long (> 12 bytes, not inline in a view) ids,
+    /// an order that breaks every prediction, then one that keeps them.
+    #[test]
+    fn every_string_layout_resolves_each_row() {
+        let names = [
+            "a",
+            "gpu-00001",
+            "gpu-00002",
+            "a-much-longer-device-id-0001",
+            "a-much-longer-device-id-0002",
+        ];
+        let idx = index(&names);
+        let rows: Vec<usize> = [
+            0, 1, 2, 3, 4, 4, 3, 2, 1, 0, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 2, 2, 4,
+        ]
+        .into_iter()
+        .collect();
+        let strs: Vec<&str> = rows.iter().map(|&r| names[r]).collect();
+        let want: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let layouts: [ArrayRef; 3] = [
+            Arc::new(StringArray::from(strs.clone())),
+            Arc::new(LargeStringArray::from(strs.clone())),
+            Arc::new(StringViewArray::from(strs.clone())),
+        ];
+        for arr in &layouts {
+            let mut out = vec![7];
+            idx.resolve(arr, "power", "device_id", "devices.device_id", &mut out)
+                .expect("known ids");
+            assert_eq!(out[0], 7, "{}: appends", arr.data_type());
+            assert_eq!(&out[1..], &want[..], "{}", arr.data_type());
+        }
+    }
+
+    /// A view whose first 12 bytes match an id of the same length but
+    /// whose tail differs is not that id.
+    #[test]
+    fn long_views_compare_every_byte() {
+        let idx = index(&["device-000000000001", "device-000000000002"]);
+        let arr: ArrayRef = Arc::new(StringViewArray::from(vec![
+            "device-000000000001",
+            "device-000000000002",
+            "device-000000000001",
+            "device-000000000003",
+        ]));
+        let mut out = Vec::new();
+        let e = idx
+            .resolve(&arr, "power", "device_id", "devices.device_id", &mut out)
+            .expect_err("unknown id");
+        assert!(
+            e.message.contains("'device-000000000003' at row 3"),
+            "{}",
+            e.message
+        );
+        assert!(out.is_empty(), "nothing written half-way");
+    }
+
+    /// Over several parallel chunks, the unknown id reported is the one of
+    /// the earliest row, numbered in the whole column.
+    #[test]
+    fn parallel_resolution_names_the_earliest_unknown_row() {
+        let idx = index(&["x", "y"]);
+        let n = 3 * CHUNK + 5;
+        let mut strs: Vec<&str> = (0..n).map(|i| if i % 3 == 0 { "x" } else { "y" }).collect();
+        strs[CHUNK + 17] = "bad-1";
+        strs[2 * CHUNK + 3] = "bad-2";
+        let arr: ArrayRef = Arc::new(StringArray::from(strs.clone()));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .expect("pool");
+        let mut out = Vec::new();
+        let e = pool
+            .install(|| {
+                idx.resolve_parallel(&arr, "power", "device_id", "devices.device_id", &mut out)
+            })
+            .expect_err("unknown ids");
+        assert!(
+            e.message
+                .contains(&format!("'bad-1' at row {}", CHUNK + 17)),
+            "{}",
+            e.message
+        );
+        strs[CHUNK + 17] = "x";
+        strs[2 * CHUNK + 3] = "y";
+        let arr: ArrayRef = Arc::new(StringArray::from(strs.clone()));
+        out.clear();
+        pool.install(|| {
+            idx.resolve_parallel(&arr, "power", "device_id", "devices.device_id", &mut out)
+        })
+        .expect("known ids");
+        let want: Vec<u32> = strs.iter().map(|s| u32::from(*s == "y")).collect();
+        assert_eq!(out, want);
+    }
+}
