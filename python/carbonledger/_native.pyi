@@ -4,7 +4,9 @@
 from typing import Protocol
 
 __version__: str
+METRIC_COLUMNS: list[str]
 __all__ = [
+    "METRIC_COLUMNS",
     "CarbonLedgerError",
     "CoverageError",
     "InputError",
@@ -75,9 +77,10 @@ def account(
 ) -> tuple[_ArrowStream, _ArrowStream, _ArrowStream, _ArrowStream, tuple[int, int]]:
     """Account ``power`` (one stream per source) against the small tables.
 
-    Returns the metric columns per allocation (input order), unallocated per
-    device, per device (devices order), and the grid table, as Arrow tables;
-    and the settled period ``(start, end)`` in ns since the epoch.
+    Returns the complete SPEC 9 tables (each allocation's input columns and
+    each device's id echoed): allocations (input order), unallocated and
+    devices (devices order), and the grid, as Arrow tables; and the settled
+    period ``(start, end)`` in ns since the epoch.
     """
 
 def validate(

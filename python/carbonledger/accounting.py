@@ -23,14 +23,12 @@ from .catalog import fill_embodied
 from .diagnostics import apply_warnings, collect_warnings
 from .exceptions import InputError, SchemaError
 from .progress import ProgressCallback
-from .report import METRIC_COLUMNS, Report
+from .report import Report
 
 Interpolation = Literal["linear", "previous"]
 GapFill = Literal["none", "idle"]
 OnInvalid = Literal["drop", "raise"]
 Overlap = Literal["error", "normalize"]
-
-_ALLOCATION_OUTPUTS = ("duration_s", "uncovered_s", *METRIC_COLUMNS)
 
 
 def _threads() -> int | None:
@@ -46,18 +44,6 @@ def _threads() -> int | None:
     if n < 1:
         raise InputError(f"environment CARBONLEDGER_MAX_THREADS={raw!r}: expected >= 1")
     return n
-
-
-def _empty_allocations(devices: pa.Table) -> pa.Table:
-    ts = pa.timestamp("ns", tz="UTC")
-    return pa.table(
-        {
-            "job_id": pa.array([], pa.string()),
-            "device_id": pa.array([], devices.schema.field("device_id").type),
-            "start": pa.array([], ts),
-            "end": pa.array([], ts),
-        }
-    )
 
 
 def account(
@@ -146,13 +132,6 @@ def account(
     sites_t = to_table(sites, "sites", columns)
     intensity_t = to_table(intensity, "intensity", columns)
     alloc_t = None if allocations is None else to_table(allocations, "allocations", columns)
-    if alloc_t is not None:
-        clash = [c for c in _ALLOCATION_OUTPUTS if c in alloc_t.column_names]
-        if clash:
-            raise SchemaError(
-                f"table 'allocations': input column {clash[0]!r} clashes with an output "
-                "column; rename it"
-            )
     if "device_id" not in devices_t.column_names:
         raise SchemaError(
             "table 'devices': missing required column 'device_id' (expected string or "
@@ -183,13 +162,11 @@ def account(
     )
     # Taken from the stream objects, no batch pulled.
     power_s = [power_schema(stream) for stream in streams]
-    base = alloc_t if alloc_t is not None else _empty_allocations(devices_t)
-    alloc_out = _append(base, pa.table(alloc_m))
-    ids = pa.table({"device_id": devices_t.column("device_id")})
+    # The engine returns the complete SPEC 9 tables (input columns echoed).
     report = Report(
-        alloc_out,
-        _append(ids, pa.table(unalloc_m)),
-        _append(ids, pa.table(devices_m)),
+        pa.table(alloc_m),
+        pa.table(unalloc_m),
+        pa.table(devices_m),
         grid=pa.table(grid_m),
         period=settled,
     )
@@ -208,10 +185,3 @@ def account(
         tables={"devices": devices_t, "intensity": intensity_t, "allocations": alloc_t},
     )
     return apply_warnings(report, found, strict=strict)
-
-
-def _append(left: pa.Table, right: pa.Table) -> pa.Table:
-    out = left.combine_chunks() if left.num_rows == 0 else left
-    for name in right.column_names:
-        out = out.append_column(name, right.column(name))
-    return out

@@ -10,17 +10,12 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from . import _native
 from ._time import to_polars, utc_datetime
 from .diagnostics import LedgerWarning
 
-METRIC_COLUMNS: tuple[str, ...] = (
-    "energy_kwh",
-    "facility_energy_kwh",
-    "operational_kgco2e",
-    "operational_market_kgco2e",
-    "embodied_kgco2e",
-    "total_kgco2e",
-)
+#: The metric columns, in output order (SPEC 9), as the engine writes them.
+METRIC_COLUMNS: tuple[str, ...] = tuple(_native.METRIC_COLUMNS)
 
 TABLES = ("allocations", "unallocated", "devices", "grid")
 

@@ -4,13 +4,17 @@
 //! first problem, and streams samples through it (`stream::Engine`, which
 //! holds the run's state only).
 
-use arrow_schema::Schema;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
 
 use crate::error::{Error, Problems, Result};
 use crate::ids::KeyIndex;
 use crate::inputs::Fleet;
 use crate::ledger::DeviceCtx;
 use crate::options::{Options, Overlap};
+use crate::report::{EchoedInputs, ALLOCATION_OUTPUT_COLUMNS};
 use crate::schema::{closest_column, fmt_ts, is_time_type, mapping_hint, missing_column, ERA_NS};
 use crate::stream::Inputs;
 use crate::timeline::{
@@ -33,6 +37,8 @@ pub struct Plan {
     pub(crate) opts: Options,
     /// Each power source's value column, in order.
     pub(crate) kinds: Vec<ValueKind>,
+    /// The input columns the result tables repeat.
+    pub(crate) echoed: EchoedInputs,
 }
 
 impl Plan {
@@ -63,6 +69,7 @@ impl Plan {
             inputs.allocations,
             p,
         )?;
+        let echoed = echo_inputs(inputs, p);
         let kinds: Vec<Option<ValueKind>> = power_schemas
             .iter()
             .map(|s| p.take(power_value_kind(s, &fleet.device_ids)))
@@ -83,6 +90,7 @@ impl Plan {
             }
         }
         let kinds = kinds.into_iter().collect::<Option<Vec<_>>>()?;
+        let echoed = echoed?;
         if p.list.len() + p.more > before {
             return None;
         }
@@ -94,6 +102,7 @@ impl Plan {
             region_used,
             opts,
             kinds,
+            echoed,
         })
     }
 
@@ -139,6 +148,43 @@ impl Plan {
     pub fn options(&self) -> &Options {
         &self.opts
     }
+}
+
+/// The input columns the result tables repeat: `devices.device_id`, and
+/// every column of `allocations` (none may carry an output column's name).
+fn echo_inputs(inputs: &Inputs<'_>, p: &mut Problems) -> Option<EchoedInputs> {
+    let devices = &inputs.devices.batch;
+    let (_, field) = devices.schema_ref().column_with_name("device_id")?;
+    let field = Arc::new(field.clone());
+    let ids = devices.column_by_name("device_id")?.clone();
+    let allocations = match inputs.allocations {
+        Some(t) => {
+            let names = t.batch.schema_ref().fields().iter().map(|f| f.name());
+            if let Some(c) = names
+                .into_iter()
+                .find(|n| ALLOCATION_OUTPUT_COLUMNS.contains(&n.as_str()))
+            {
+                p.note(Error::schema(format!(
+                    "table 'allocations': input column '{c}' clashes with an output column; rename it"
+                )));
+                return None;
+            }
+            t.batch.clone()
+        }
+        None => {
+            let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+            RecordBatch::new_empty(Arc::new(Schema::new(vec![
+                Field::new("job_id", DataType::Utf8, true),
+                Field::new("device_id", field.data_type().clone(), true),
+                Field::new("start", ts.clone(), true),
+                Field::new("end", ts, true),
+            ])))
+        }
+    };
+    Some(EchoedInputs {
+        device_id: (field, ids),
+        allocations,
+    })
 }
 
 /// Note every problem of the options; the explicit period when it is

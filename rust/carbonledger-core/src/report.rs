@@ -1,5 +1,6 @@
-//! The accumulators become the result tables (SPEC 9). Ids and input
-//! columns are joined back by the caller, which holds the input tables.
+//! The accumulators become the result tables (SPEC 9), complete: the input
+//! columns they repeat (each allocation's, each device's id), then the
+//! engine's columns, in SPEC order.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use arrow_array::types::Float64Type;
 use arrow_array::{
     ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
 };
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_schema::{DataType, Field, FieldRef, Schema, TimeUnit};
 
 use crate::attribute::Metrics;
 use crate::ids::KeyIndex;
@@ -42,6 +43,41 @@ pub struct Output {
     pub period: (i64, i64),
 }
 
+/// The output columns of `allocations` after its input columns (an input
+/// column of one of these names is a schema error).
+pub const ALLOCATION_OUTPUT_COLUMNS: [&str; 8] = [
+    "duration_s",
+    "uncovered_s",
+    METRIC_COLUMNS[0],
+    METRIC_COLUMNS[1],
+    METRIC_COLUMNS[2],
+    METRIC_COLUMNS[3],
+    METRIC_COLUMNS[4],
+    METRIC_COLUMNS[5],
+];
+
+/// The input columns the result tables repeat (SPEC 9).
+#[derive(Debug, Clone)]
+pub struct EchoedInputs {
+    /// `devices.device_id`, first column of `unallocated` and `devices`.
+    pub device_id: (FieldRef, ArrayRef),
+    /// Every column of `allocations` as given (an empty table of `job_id,
+    /// device_id, start, end` when none was given).
+    pub allocations: RecordBatch,
+}
+
+impl EchoedInputs {
+    fn allocation_columns(&self) -> Vec<(FieldRef, ArrayRef)> {
+        let b = &self.allocations;
+        b.schema()
+            .fields()
+            .iter()
+            .cloned()
+            .zip(b.columns().iter().cloned())
+            .collect()
+    }
+}
+
 /// What the `grid` table needs besides the device states.
 #[derive(Debug)]
 pub struct GridContext<'a> {
@@ -68,20 +104,22 @@ fn metric_values(m: &Metrics) -> [f64; 6] {
     ]
 }
 
-/// Columns `[duration_s?, uncovered_s, metrics...]` for a list of accounts.
+/// Columns `[lead..., duration_s?, uncovered_s, metrics...]` for a list of
+/// accounts.
 fn metric_batch(
     accounts: &[&Metrics],
     with_duration: bool,
-    mut lead: Vec<(Field, ArrayRef)>,
+    mut lead: Vec<(FieldRef, ArrayRef)>,
 ) -> RecordBatch {
+    let field = |name: &str| Arc::new(Field::new(name, DataType::Float64, false));
     if with_duration {
         lead.push((
-            Field::new("duration_s", DataType::Float64, false),
+            field("duration_s"),
             f64_col(accounts.iter().map(|m| m.duration_s.value()).collect()),
         ));
     }
     lead.push((
-        Field::new("uncovered_s", DataType::Float64, false),
+        field("uncovered_s"),
         f64_col(accounts.iter().map(|m| m.uncovered_s.value()).collect()),
     ));
     // Straight into the columns, in one pass: a table of every row's values
@@ -94,9 +132,9 @@ fn metric_batch(
         }
     }
     for (name, column) in METRIC_COLUMNS.iter().zip(columns) {
-        lead.push((Field::new(*name, DataType::Float64, false), f64_col(column)));
+        lead.push((field(name), f64_col(column)));
     }
-    let (fields, cols): (Vec<Field>, Vec<ArrayRef>) = lead.into_iter().unzip();
+    let (fields, cols): (Vec<FieldRef>, Vec<ArrayRef>) = lead.into_iter().unzip();
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("columns have equal lengths")
 }
 
@@ -156,6 +194,7 @@ fn grid_batch(states: &[DeviceState], g: &GridContext<'_>) -> RecordBatch {
             opt(residual),
         ),
     ];
+    let lead = lead.into_iter().map(|(f, c)| (Arc::new(f), c)).collect();
     metric_batch(&accounts, true, lead)
 }
 
@@ -190,9 +229,10 @@ pub fn check_finite(out: &Output) -> crate::Result<()> {
 pub fn build(
     states: &[DeviceState],
     allocs: &[DeviceAllocations],
-    n_allocations: usize,
+    echoed: &EchoedInputs,
     grid: &GridContext<'_>,
 ) -> Output {
+    let n_allocations = echoed.allocations.num_rows();
     let empty = Metrics::default();
     let mut by_row: Vec<&Metrics> = vec![&empty; n_allocations];
     for (st, da) in states.iter().zip(allocs) {
@@ -202,9 +242,9 @@ pub fn build(
             by_row[row as usize] = &st.acc.allocations[local];
         }
     }
-    let allocations = metric_batch(&by_row, true, Vec::new());
+    let allocations = metric_batch(&by_row, true, echoed.allocation_columns());
     let unalloc: Vec<&Metrics> = states.iter().map(|s| &s.acc.unallocated).collect();
-    let unallocated = metric_batch(&unalloc, true, Vec::new());
+    let unallocated = metric_batch(&unalloc, true, vec![echoed.device_id.clone()]);
 
     let u64_col = |f: fn(&DeviceState) -> u64| -> ArrayRef {
         Arc::new(UInt64Array::from(states.iter().map(f).collect::<Vec<_>>()))
@@ -216,7 +256,8 @@ pub fn build(
         )
     };
     let ts_type = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
-    let lead = vec![
+    let mut lead = vec![echoed.device_id.clone()];
+    let stats = [
         (
             Field::new("samples", DataType::UInt64, false),
             u64_col(|s| s.stats.samples),
@@ -250,6 +291,7 @@ pub fn build(
             u64_col(|s| s.stats.resets),
         ),
     ];
+    lead.extend(stats.into_iter().map(|(f, c)| (Arc::new(f), c)));
     let dev: Vec<&Metrics> = states.iter().map(|s| &s.acc.device).collect();
     let devices = metric_batch(&dev, false, lead);
     Output {

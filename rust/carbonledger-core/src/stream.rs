@@ -312,7 +312,7 @@ impl Engine {
         let out = report::build(
             &states,
             &plan.allocs,
-            plan.fleet.allocations.len(),
+            &plan.echoed,
             &report::GridContext {
                 grids: &plan.grids,
                 regions: &plan.fleet.regions,

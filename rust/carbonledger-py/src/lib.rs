@@ -57,9 +57,9 @@ fn parse_options(
 type Accounted = (PyTable, PyTable, PyTable, PyTable, (i64, i64));
 
 /// Account `power` (one stream per source, SPEC 2) against the small tables.
-/// Returns four Arrow tables: metric columns per allocation (input order),
-/// unallocated per device and per device (devices order), and the grid;
-/// and the settled period in ns.
+/// Returns the four SPEC 9 tables, complete (input columns echoed): the
+/// allocations (input order), unallocated and devices (devices order), and
+/// the grid; and the settled period in ns.
 #[pyfunction]
 #[pyo3(signature = (
     power, devices, sites, intensity, allocations=None, *,
@@ -244,6 +244,11 @@ fn validate(
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The metric columns, in output order: written once, in the core.
+    m.add(
+        "METRIC_COLUMNS",
+        carbonledger_core::report::METRIC_COLUMNS.to_vec(),
+    )?;
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(account, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
