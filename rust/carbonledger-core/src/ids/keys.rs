@@ -118,21 +118,6 @@ pub(super) fn collect_keys<'a>(
     Ok(())
 }
 
-/// Byte equality, fast for the short ids of real fleets.
-#[inline]
-pub(super) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if (8..=16).contains(&n) {
-        let word =
-            |s: &[u8], o: usize| u64::from_le_bytes(s[o..o + 8].try_into().expect("8 bytes"));
-        return word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8);
-    }
-    a == b
-}
-
 /// Each row's index into the dictionary's values. `normalized_keys` clamps
 /// every key into range (null rows may hold any key) but panics on an empty
 /// dictionary, which a valid array has only when every row is null (an

@@ -14,7 +14,7 @@ use arrow_schema::DataType;
 
 use crate::error::{Error, Result};
 
-use super::keys::{bytes_eq, for_each_key};
+use super::keys::for_each_key;
 use super::{id_error, shift_row, IdKind, KeyIndex};
 
 /// Rows resolved per parallel task.
@@ -34,6 +34,23 @@ pub(super) struct FlatNames {
     at: Vec<usize>,
     head: Vec<u64>,
     tail: Vec<u64>,
+    /// Each id's length and its first and last 8 bytes, side by side: for
+    /// an id of 8 to 16 bytes they are the whole id, checked against a
+    /// row's bytes in one cache line.
+    words: Vec<IdWords>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct IdWords {
+    len: usize,
+    first: u64,
+    last: u64,
+}
+
+/// The 8 bytes of `v` from `at` (the caller checked `at + 8 <= v.len()`).
+#[inline(always)]
+fn word_at(v: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(v[at..at + 8].try_into().expect("8 bytes"))
 }
 
 /// Largest string an Arrow view holds inline.
@@ -59,8 +76,33 @@ impl FlatNames {
             let word = |o: usize| u64::from_le_bytes(inline[o..o + 8].try_into().expect("8 bytes"));
             flat.head.push(word(0));
             flat.tail.push(word(8));
+            let (first, last) = if b.len() >= 8 {
+                (word_at(b, 0), word_at(b, b.len() - 8))
+            } else {
+                (0, 0)
+            };
+            flat.words.push(IdWords {
+                len: b.len(),
+                first,
+                last,
+            });
         }
         flat
+    }
+
+    /// Whether `v[a..b]` (a row of an offsets layout) is id `d`.
+    #[inline(always)]
+    fn is(&self, v: &[u8], a: usize, b: usize, d: u32) -> bool {
+        let w = self.words[d as usize];
+        let n = b - a;
+        if n != w.len {
+            return false;
+        }
+        if (8..=16).contains(&n) {
+            word_at(v, a) == w.first && word_at(v, b - 8) == w.last
+        } else {
+            v[a..b] == *self.name(d)
+        }
     }
 
     #[inline]
@@ -116,13 +158,17 @@ impl KeyIndex {
                     let a = arr.as_string::<i32>();
                     let (o, v) = (a.value_offsets(), a.values().as_slice());
                     let key = |i: usize| &v[o[i] as usize..o[i + 1] as usize];
-                    self.predict(out, follow, key, |i, d| bytes_eq(key(i), flat.name(d)))
+                    self.predict(out, follow, key, |i, d| {
+                        flat.is(v, o[i] as usize, o[i + 1] as usize, d)
+                    })
                 }
                 DataType::LargeUtf8 => {
                     let a = arr.as_string::<i64>();
                     let (o, v) = (a.value_offsets(), a.values().as_slice());
                     let key = |i: usize| &v[o[i] as usize..o[i + 1] as usize];
-                    self.predict(out, follow, key, |i, d| bytes_eq(key(i), flat.name(d)))
+                    self.predict(out, follow, key, |i, d| {
+                        flat.is(v, o[i] as usize, o[i + 1] as usize, d)
+                    })
                 }
                 DataType::Utf8View => {
                     let a = arr.as_string_view();
