@@ -1,7 +1,8 @@
 """The compiled core (``rust/carbonledger-py``); checked against the module by
 ``mypy.stubtest`` in ``make test``. Use the typed API in ``carbonledger``."""
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, final
 
 __version__: str
 METRIC_COLUMNS: list[str]
@@ -14,6 +15,7 @@ __all__ = [
     "InvalidSampleError",
     "OrderError",
     "OverlapError",
+    "ParquetScan",
     "SchemaError",
     "UnknownIdError",
     "__version__",
@@ -58,8 +60,25 @@ class InvalidSampleError(InputError):
 class InternalError(CarbonLedgerError):
     """A bug in carbonledger itself; please report it with the message."""
 
+@final
+class ParquetScan:
+    """The Parquet files of one power source, read and decoded in Rust:
+    footers read and checked to agree on their power columns (SPEC 2);
+    ``columns`` maps carbonledger's names to the user's. The schema is the
+    first file's power columns (Arrow PyCapsule interface)."""
+
+    def __new__(
+        cls, paths: list[str], columns: dict[str, str], label: str, batch_rows: int = 1048576
+    ) -> ParquetScan: ...
+    @property
+    def num_rows(self) -> int:
+        """Rows in all files, from their footers."""
+    @property
+    def num_files(self) -> int: ...
+    def __arrow_c_schema__(self) -> object: ...
+
 def account(
-    power: list[_ArrowStream],
+    power: list[_ArrowStream | ParquetScan],
     devices: _ArrowStream,
     sites: _ArrowStream,
     intensity: _ArrowStream,
@@ -74,8 +93,12 @@ def account(
     sort: bool = False,
     threads: int | None = None,
     max_power_w: float = 1e6,
+    progress: list[Callable[[int, int, bool], None] | None] = ...,
 ) -> tuple[_ArrowStream, _ArrowStream, _ArrowStream, _ArrowStream, tuple[int, int]]:
-    """Account ``power`` (one stream per source) against the small tables.
+    """Account ``power`` (one stream or Parquet scan per source) against the
+    small tables. ``progress[k]``, if given, is called ``(file, rows, False)``
+    after each batch of source ``k`` (``file`` -1 for a stream) and
+    ``(-1, 0, True)`` once it is exhausted.
 
     Returns the complete SPEC 9 tables (each allocation's input columns and
     each device's id echoed): allocations (input order), unallocated and

@@ -139,10 +139,11 @@ def account(
         )
     sources = open_power(power, columns)
     mapping = table_columns(columns, "power")
+    hooks: list[Any] = []
     if progress is None:
         streams = [to_stream(src, "power", mapping) for src in sources]
     else:
-        streams = progress_streams(sources, mapping, progress)
+        streams, hooks = progress_streams(sources, mapping, progress)
 
     alloc_m, unalloc_m, devices_m, grid_m, settled = _native.account(
         streams,
@@ -159,6 +160,7 @@ def account(
         sort=sort,
         threads=_threads(),
         max_power_w=float(max_power_w),
+        progress=hooks,
     )
     # Taken from the stream objects, no batch pulled.
     power_s = [power_schema(stream) for stream in streams]

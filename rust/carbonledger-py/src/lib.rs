@@ -4,7 +4,7 @@
 //! which `carbonledger.exceptions` re-exports.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use carbonledger_core::{
     Choice, Error, ErrorKind, GapFill, Inputs, Interpolation, OnInvalid, Options, Output, Overlap,
@@ -12,8 +12,15 @@ use carbonledger_core::{
 };
 
 mod errors;
+mod scan;
+
+/// Every Rust allocation of the extension (see Cargo.toml for why).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use pyo3::prelude::*;
-use pyo3_arrow::{PyRecordBatchReader, PySchema, PyTable};
+use pyo3_arrow::{PySchema, PyTable};
+use scan::{ParquetScan, PowerSource};
 
 fn table(name: &'static str, t: PyTable) -> Result<Table, Error> {
     let (batches, schema) = t.into_inner();
@@ -64,12 +71,13 @@ type Accounted = (PyTable, PyTable, PyTable, PyTable, (i64, i64));
 #[pyo3(signature = (
     power, devices, sites, intensity, allocations=None, *,
     period=None, interpolation="linear", max_gap_ns=300_000_000_000, gap_fill="none",
-    on_invalid="drop", overlap="error", sort=false, threads=None, max_power_w=1e6
+    on_invalid="drop", overlap="error", sort=false, threads=None, max_power_w=1e6,
+    progress=Vec::new()
 ))]
 #[allow(clippy::too_many_arguments)]
 fn account(
     py: Python<'_>,
-    power: Vec<PyRecordBatchReader>,
+    power: Vec<PowerSource>,
     devices: PyTable,
     sites: PyTable,
     intensity: PyTable,
@@ -83,6 +91,7 @@ fn account(
     sort: bool,
     threads: Option<usize>,
     max_power_w: f64,
+    progress: Vec<Option<Py<PyAny>>>,
 ) -> PyResult<Accounted> {
     let opts = parse_options(
         py,
@@ -96,10 +105,24 @@ fn account(
         threads,
         max_power_w,
     )?;
-    let readers = power
+    // Parquet decoding gets as many threads as the engine may use.
+    let workers = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let opened = scan::open_all(power, workers)?;
+    let mut hooks = progress.into_iter();
+    // A progress hook's own exception, re-raised as it is.
+    let hook_failed: Arc<Mutex<Option<PyErr>>> = Arc::default();
+    let opened: Vec<_> = opened
         .into_iter()
-        .map(|p| p.into_reader())
-        .collect::<PyResult<Vec<_>>>()?;
+        .map(|o| {
+            let hook = hooks.next().flatten();
+            (
+                o.schema,
+                scan::with_progress(o.batches, hook, Arc::clone(&hook_failed)),
+            )
+        })
+        .collect();
     let interrupt: Mutex<Option<PyErr>> = Mutex::new(None);
     let result = py.detach(|| {
         catch_unwind(AssertUnwindSafe(|| -> Result<Output, Error> {
@@ -107,21 +130,8 @@ fn account(
             let sites = table("sites", sites)?;
             let intensity = table("intensity", intensity)?;
             let allocations = allocations.map(|a| table("allocations", a)).transpose()?;
-            let schemas: Vec<_> = readers.iter().map(|r| r.schema()).collect();
-            let sources = readers
-                .into_iter()
-                .zip(&schemas)
-                .map(|(reader, schema)| {
-                    let batches = reader.map(|b| {
-                        b.map_err(|e| {
-                            Error::input(format!(
-                                "table 'power': cannot read a batch of samples: {e}"
-                            ))
-                        })
-                    });
-                    (schema.as_ref(), batches)
-                })
-                .collect();
+            let (schemas, batches): (Vec<_>, Vec<_>) = opened.into_iter().unzip();
+            let sources = schemas.iter().map(|s| s.as_ref()).zip(batches).collect();
             let cancelled = || {
                 Python::attach(|py| match py.check_signals() {
                     Ok(()) => false,
@@ -144,7 +154,12 @@ fn account(
         Ok(Ok(out)) => out,
         Ok(Err(e)) => {
             if e.kind == ErrorKind::Interrupted {
-                if let Some(err) = interrupt.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                let hook = hook_failed.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(err) = interrupt
+                    .into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .or(hook)
+                {
                     return Err(err);
                 }
             }
@@ -252,5 +267,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_function(wrap_pyfunction!(account, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
+    m.add_class::<ParquetScan>()?;
     Ok(())
 }

@@ -51,10 +51,11 @@ impl KeyIndex {
         }
         let d = arr.as_dictionary::<arrow_array::types::Int32Type>();
         let values = d.values();
-        if !cache
-            .as_ref()
-            .is_some_and(|(v, _)| v.as_ref() == values.as_ref())
-        {
+        // Readers hand every batch of a column chunk the same dictionary:
+        // the pointer check spares comparing its strings batch after batch.
+        let same =
+            |v: &ArrayRef| v.to_data().ptr_eq(&values.to_data()) || v.as_ref() == values.as_ref();
+        if !cache.as_ref().is_some_and(|(v, _)| same(v)) {
             let (_, mapped) = self.dictionary_values(values, table, col)?;
             let Some(lut) = mapped.into_iter().collect::<Option<Vec<u32>>>() else {
                 *cache = None;

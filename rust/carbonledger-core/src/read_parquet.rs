@@ -1,0 +1,638 @@
+//! Reading power samples from Parquet files in Rust: the columns the engine
+//! needs, row groups decoded in parallel and handed over in file order, so
+//! that no batch crosses into Python and decoding and accounting share the
+//! cores without contention.
+//!
+//! [`ParquetScan::open`] reads every footer first (the schema check of one
+//! source, SPEC 2, and the row count for progress); the footers are kept
+//! (row-group statistics, for the read window's pruning).
+//! [`decode`] then decodes the scans of a run's Parquet sources, in turn:
+//! each worker takes the next row group and sends its batches down that row
+//! group's own bounded channel;
+//! the consumer drains the channels in order. A worker claims a row group
+//! only within a window of the one being drained, so memory stays bounded
+//! by about `2 x workers x (CHANNEL_DEPTH + 1)` batches whatever the size
+//! and number of the files.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::ProjectionMask;
+
+use crate::error::{Error, Result};
+
+/// The power columns (SPEC 2), in the order the engine's schema lists them.
+const POWER_COLUMNS: [&str; 4] = ["device_id", "ts", "power_w", "energy_j"];
+const VALUE_COLUMNS: [&str; 2] = ["power_w", "energy_j"];
+/// Decoded batches a row group may hold ahead of the consumer.
+const CHANNEL_DEPTH: usize = 2;
+
+/// One file's footer and how to read it.
+#[derive(Debug)]
+struct ScanFile {
+    path: PathBuf,
+    meta: ArrowReaderMetadata,
+    projection: ProjectionMask,
+    /// The batch schema with carbonledger's column names, in reading order.
+    schema: SchemaRef,
+    /// Canonical power columns present, for the one-schema check.
+    power_columns: Vec<&'static str>,
+}
+
+/// The files of one power source, opened (footers read and checked).
+#[derive(Debug)]
+pub struct ParquetScan {
+    files: Vec<ScanFile>,
+    batch_rows: usize,
+}
+
+/// A batch of samples, the index of the scan and of the file in it that it
+/// came from; or the error of that scan.
+pub type ScanBatch = (usize, Result<(usize, RecordBatch)>);
+
+impl ParquetScan {
+    /// Read the footers of `paths` (in this order). `rename` maps
+    /// carbonledger's column names to the user's (`{"ts": "timestamp"}`),
+    /// applied in each file that has the user's column and lacks the
+    /// canonical one. `label` names the source in messages.
+    pub fn open(
+        paths: &[PathBuf],
+        rename: &BTreeMap<String, String>,
+        label: &str,
+        batch_rows: usize,
+    ) -> Result<Self> {
+        if paths.is_empty() {
+            return Err(Error::input(format!(
+                "table 'power' ({label}): no file given; expected at least one Parquet file"
+            )));
+        }
+        let files = paths
+            .iter()
+            .map(|p| open_file(p, rename, label))
+            .collect::<Result<Vec<_>>>()?;
+        check_one_schema(&files, label)?;
+        Ok(Self {
+            files,
+            batch_rows: batch_rows.max(1),
+        })
+    }
+
+    /// The schema of the source's batches (the first file's, projected and
+    /// renamed): what the plan checks before any sample is read.
+    pub fn schema(&self) -> SchemaRef {
+        self.files[0].schema.clone()
+    }
+
+    /// Rows in all files, from their footers.
+    pub fn num_rows(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| f.meta.metadata().file_metadata().num_rows().max(0) as u64)
+            .sum()
+    }
+
+    pub fn num_files(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Each file's footer (row-group statistics included).
+    pub fn footers(
+        &self,
+    ) -> impl Iterator<Item = (&Path, &parquet::file::metadata::ParquetMetaData)> {
+        self.files
+            .iter()
+            .map(|f| (f.path.as_path(), f.meta.metadata().as_ref()))
+    }
+}
+
+/// Decode the row groups of several scans (the Parquet sources of one run,
+/// read one after the other) on `workers` threads: the batches come out in
+/// scan, file, row-group and row order, and the next source is decoded
+/// while the engine still integrates the last batches of the previous one.
+pub fn decode(scans: Vec<Arc<ParquetScan>>, workers: usize) -> ParquetBatches {
+    let units: Vec<Unit> = scans
+        .iter()
+        .enumerate()
+        .flat_map(|(s, scan)| {
+            scan.files.iter().enumerate().flat_map(move |(f, file)| {
+                (0..file.meta.metadata().num_row_groups()).map(move |g| Unit {
+                    scan: s,
+                    file: f,
+                    row_group: g,
+                })
+            })
+        })
+        .collect();
+    let (senders, receivers): (Vec<_>, Vec<_>) = units
+        .iter()
+        .map(|_| sync_channel::<Result<RecordBatch>>(CHANNEL_DEPTH))
+        .map(|(tx, rx)| (Some(tx), rx))
+        .unzip();
+    let shared = Arc::new(Shared {
+        scans,
+        units,
+        claims: Mutex::new(Claims {
+            senders,
+            next: 0,
+            draining: 0,
+        }),
+        advanced: Condvar::new(),
+        window: 2 * workers.max(1),
+        stop: AtomicBool::new(false),
+        in_flight: AtomicUsize::new(0),
+        peak_in_flight: AtomicUsize::new(0),
+    });
+    let n = workers.clamp(1, shared.units.len().max(1));
+    let handles = (0..n)
+        .map(|_| {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || shared.work())
+        })
+        .collect();
+    ParquetBatches {
+        shared,
+        receivers: receivers.into_iter(),
+        current: None,
+        handles,
+    }
+}
+
+fn open_file(path: &Path, rename: &BTreeMap<String, String>, label: &str) -> Result<ScanFile> {
+    let cannot = |e: &dyn std::fmt::Display| {
+        Error::input(format!(
+            "table 'power' ({label}): cannot read the Parquet file {}: {e}",
+            path.display()
+        ))
+    };
+    let file = File::open(path).map_err(|e| cannot(&e))?;
+    let natural =
+        ArrowReaderMetadata::load(&file, ArrowReaderOptions::new()).map_err(|e| cannot(&e))?;
+    let names: Vec<&str> = natural
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    // The user's name -> carbonledger's, where it applies to this file.
+    let canonical_of = |name: &str| -> String {
+        rename
+            .iter()
+            .find(|(c, u)| u.as_str() == name && !names.contains(&c.as_str()))
+            .map_or_else(|| name.to_string(), |(c, _)| c.clone())
+    };
+    let canonical: Vec<String> = names.iter().map(|n| canonical_of(n)).collect();
+    let power_columns: Vec<&'static str> = POWER_COLUMNS
+        .into_iter()
+        .filter(|c| canonical.iter().any(|n| n == c))
+        .collect();
+    let complete = power_columns.contains(&"device_id")
+        && power_columns.contains(&"ts")
+        && VALUE_COLUMNS.iter().any(|v| power_columns.contains(v));
+    // With a required column missing every column is read, so that the
+    // plan's schema error names what the file really has (it fails before
+    // any batch is decoded).
+    let roots: Vec<usize> = (0..names.len())
+        .filter(|&i| !complete || POWER_COLUMNS.contains(&canonical[i].as_str()))
+        .collect();
+    let meta = with_dictionary_ids(natural, &canonical);
+    let fields = meta.schema().fields();
+    let schema = Arc::new(Schema::new(
+        roots
+            .iter()
+            .map(|&i| fields[i].as_ref().clone().with_name(canonical[i].clone()))
+            .collect::<Vec<Field>>(),
+    ));
+    let projection = ProjectionMask::roots(meta.parquet_schema(), roots);
+    Ok(ScanFile {
+        path: path.to_path_buf(),
+        meta,
+        projection,
+        schema,
+        power_columns,
+    })
+}
+
+/// The footer read with string device ids as dictionary arrays (Parquet
+/// stores them dictionary-encoded; the engine then resolves each distinct
+/// id once per batch instead of once per row). Where the file's types do
+/// not allow it, its natural schema (ids as strings: still exact, slower).
+fn with_dictionary_ids(natural: ArrowReaderMetadata, canonical: &[String]) -> ArrowReaderMetadata {
+    let schema = natural.schema();
+    let Some(i) = canonical.iter().position(|n| n == "device_id") else {
+        return natural;
+    };
+    if !matches!(
+        schema.field(i).data_type(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    ) {
+        return natural;
+    }
+    let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(k, f)| {
+            let f = f.as_ref().clone();
+            if k == i {
+                f.with_data_type(dict.clone())
+            } else {
+                f
+            }
+        })
+        .collect();
+    let hinted = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    let options = ArrowReaderOptions::new().with_schema(hinted);
+    ArrowReaderMetadata::try_new(Arc::clone(natural.metadata()), options).unwrap_or(natural)
+}
+
+/// SPEC 2: the files of one source share one schema. A file with another
+/// value column would otherwise read as a different kind of device.
+fn check_one_schema(files: &[ScanFile], label: &str) -> Result<()> {
+    let mut groups: Vec<(&[&str], Vec<&Path>)> = Vec::new();
+    for f in files {
+        match groups
+            .iter_mut()
+            .find(|(cols, _)| *cols == f.power_columns.as_slice())
+        {
+            Some((_, paths)) => paths.push(&f.path),
+            None => groups.push((&f.power_columns, vec![&f.path])),
+        }
+    }
+    if groups.len() <= 1 {
+        return Ok(());
+    }
+    groups.sort_by_key(|(_, paths)| std::cmp::Reverse(paths.len()));
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(cols, paths)| {
+            format!(
+                "{} file(s) with {cols:?} (e.g. '{}')",
+                paths.len(),
+                paths[0].display()
+            )
+        })
+        .collect();
+    Err(Error::schema(format!(
+        "table 'power' ({label}): the files of one source disagree on their columns: {}; \
+         expected one schema per source: give each kind as its own source, e.g. \
+         power=['fleet/power', 'fleet/power_counters'] (CLI: --power DIR1 --power DIR2)",
+        parts.join("; ")
+    )))
+}
+
+/// One row group of one file of one scan: what a worker decodes at a time.
+#[derive(Debug, Clone, Copy)]
+struct Unit {
+    scan: usize,
+    file: usize,
+    row_group: usize,
+}
+
+/// Which units are taken, under one lock.
+#[derive(Debug)]
+struct Claims {
+    /// Each unit's sender, taken by the worker that decodes it.
+    senders: Vec<Option<SyncSender<Result<RecordBatch>>>>,
+    /// The next unit to claim.
+    next: usize,
+    /// The unit the consumer drains.
+    draining: usize,
+}
+
+/// What the decoding workers share.
+#[derive(Debug)]
+struct Shared {
+    scans: Vec<Arc<ParquetScan>>,
+    /// In reading order.
+    units: Vec<Unit>,
+    claims: Mutex<Claims>,
+    /// Signalled when the consumer moves to the next unit (or stops).
+    advanced: Condvar,
+    /// How many units past the one being drained may be claimed: a worker
+    /// that finished its unit while the consumer is still far behind waits,
+    /// so a run of small row groups cannot all be decoded ahead.
+    window: usize,
+    stop: AtomicBool,
+    /// Batches decoded and not yet taken, and the most there ever were:
+    /// the memory bound, checked by the tests.
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+impl Shared {
+    fn work(&self) {
+        while let Some((unit, tx)) = self.claim() {
+            if !self.decode(unit, &tx) {
+                return;
+            }
+        }
+    }
+
+    /// The next unit and its sender, once it is within the window of the
+    /// one being drained; `None` when all are taken or the run stopped.
+    fn claim(&self) -> Option<(Unit, SyncSender<Result<RecordBatch>>)> {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if self.stop.load(Ordering::Relaxed) || claims.next >= self.units.len() {
+                return None;
+            }
+            if claims.next < claims.draining + self.window {
+                break;
+            }
+            claims = self
+                .advanced
+                .wait(claims)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        let k = claims.next;
+        claims.next += 1;
+        let tx = claims.senders[k].take()?;
+        Some((self.units[k], tx))
+    }
+
+    /// The consumer moved to unit `k` (or stopped): wake waiting workers.
+    fn advance(&self, k: usize) {
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        claims.draining = k;
+        self.advanced.notify_all();
+    }
+
+    /// Decode `unit` into `tx`; false once the consumer has gone (or an
+    /// error was sent): stop working.
+    fn decode(&self, unit: Unit, tx: &SyncSender<Result<RecordBatch>>) -> bool {
+        let scan = &self.scans[unit.scan];
+        let file = &scan.files[unit.file];
+        let g = unit.row_group;
+        let cannot = |e: &dyn std::fmt::Display| {
+            Error::input(format!(
+                "table 'power': cannot read row group {g} of the Parquet file {}: {e}",
+                file.path.display()
+            ))
+        };
+        let reader = File::open(&file.path)
+            .map_err(|e| cannot(&e))
+            .and_then(|handle| {
+                ParquetRecordBatchReaderBuilder::new_with_metadata(handle, file.meta.clone())
+                    .with_row_groups(vec![g])
+                    .with_projection(file.projection.clone())
+                    .with_batch_size(scan.batch_rows)
+                    .build()
+                    .map_err(|e| cannot(&e))
+            });
+        let reader = match reader {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return false;
+            }
+        };
+        for batch in reader {
+            if self.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let item = batch.map_err(|e| cannot(&e)).and_then(|b| {
+                RecordBatch::try_new(file.schema.clone(), b.columns().to_vec())
+                    .map_err(|e| cannot(&e))
+            });
+            let failed = item.is_err();
+            // Counted before the send, so the consumer never sees it negative.
+            let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+            self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+            if tx.send(item).is_err() || failed {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The batches of [`decode`]'s scans in order, decoded ahead by workers;
+/// dropping it stops them.
+#[derive(Debug)]
+pub struct ParquetBatches {
+    shared: Arc<Shared>,
+    receivers: std::vec::IntoIter<Receiver<Result<RecordBatch>>>,
+    /// The unit being drained, and its channel.
+    current: Option<(Unit, Receiver<Result<RecordBatch>>)>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Iterator for ParquetBatches {
+    type Item = ScanBatch;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some((unit, rx)) = &self.current {
+                let received = rx.recv();
+                if received.is_ok() {
+                    self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                }
+                match received {
+                    Ok(Ok(batch)) if batch.num_rows() == 0 => continue,
+                    Ok(item) => return Some((unit.scan, item.map(|b| (unit.file, b)))),
+                    // The unit is done (its sender dropped).
+                    Err(_) => self.current = None,
+                }
+            }
+            let rx = self.receivers.next()?;
+            let k = self.shared.units.len() - self.receivers.len() - 1;
+            self.shared.advance(k);
+            self.current = Some((self.shared.units[k], rx));
+        }
+    }
+}
+
+impl ParquetBatches {
+    /// The most batches that were ever decoded and not yet taken.
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.peak_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The bound on [`Self::peak_in_flight`]: each unit of the window
+    /// holds at most its channel's batches and the one being sent.
+    pub fn max_in_flight(&self) -> usize {
+        (self.shared.window + 1) * (CHANNEL_DEPTH + 1)
+    }
+}
+
+impl Drop for ParquetBatches {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.advance(usize::MAX / 2);
+        // Dropping the receivers fails every pending send.
+        self.current = None;
+        self.receivers = Vec::new().into_iter();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{DictionaryArray, Float64Array, StringArray, TimestampNanosecondArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    /// `files` files of `rows` rows each, `group` rows per row group, with
+    /// string ids, ns timestamps and power; returns the paths and the
+    /// concatenated (ts, power) in order.
+    fn write_files(
+        dir: &Path,
+        files: usize,
+        rows: usize,
+        group: usize,
+    ) -> (Vec<PathBuf>, Vec<(i64, f64)>) {
+        let mut paths = Vec::new();
+        let mut all = Vec::new();
+        for f in 0..files {
+            let ts: Vec<i64> = (0..rows)
+                .map(|r| 1_700_000_000_000_000_000 + ((f * rows + r) as i64) * 1_000_000_000)
+                .collect();
+            let pw: Vec<f64> = (0..rows).map(|r| (f * rows + r) as f64 * 0.5).collect();
+            let ids: Vec<String> = (0..rows).map(|r| format!("g{}", r % 3)).collect();
+            all.extend(ts.iter().copied().zip(pw.iter().copied()));
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("power_w", DataType::Float64, false),
+                Field::new("device_id", DataType::Utf8, false),
+                Field::new("note", DataType::Utf8, false),
+                Field::new(
+                    "time",
+                    DataType::Timestamp(arrow_schema::TimeUnit::Nanosecond, Some("UTC".into())),
+                    false,
+                ),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Float64Array::from(pw)),
+                    Arc::new(StringArray::from(ids)),
+                    Arc::new(StringArray::from(vec!["x"; rows])),
+                    Arc::new(TimestampNanosecondArray::from(ts).with_timezone("UTC")),
+                ],
+            )
+            .unwrap();
+            let path = dir.join(format!("part-{f}.parquet"));
+            let props = WriterProperties::builder()
+                .set_max_row_group_row_count(Some(group))
+                .build();
+            let mut w =
+                ArrowWriter::try_new(File::create(&path).unwrap(), schema, Some(props)).unwrap();
+            w.write(&batch).unwrap();
+            w.close().unwrap();
+            paths.push(path);
+        }
+        (paths, all)
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "carbonledger-read-parquet-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn batches_come_in_order_renamed_projected_with_dictionary_ids_and_bounded() {
+        let dir = temp_dir("order");
+        let (paths, all) = write_files(&dir, 3, 1000, 128);
+        let rename = BTreeMap::from([("ts".to_string(), "time".to_string())]);
+        for workers in [1, 2, 4] {
+            for batch_rows in [1, 50, 4096] {
+                let scan =
+                    Arc::new(ParquetScan::open(&paths, &rename, "source 0", batch_rows).unwrap());
+                assert_eq!(scan.num_rows(), 3000);
+                let names: Vec<_> = scan
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+                assert_eq!(names, ["power_w", "device_id", "ts"]);
+                let mut got = Vec::new();
+                let mut files = Vec::new();
+                let mut batches = decode(vec![scan], workers);
+                for (s, item) in batches.by_ref() {
+                    let (file, b) = item.unwrap();
+                    assert_eq!(s, 0);
+                    assert!(b.num_rows() <= batch_rows);
+                    files.push(file);
+                    let ids = b
+                        .column(1)
+                        .as_any()
+                        .downcast_ref::<DictionaryArray<arrow_array::types::Int32Type>>();
+                    assert!(ids.is_some(), "string ids are read as a dictionary");
+                    let ts = b
+                        .column(2)
+                        .as_any()
+                        .downcast_ref::<TimestampNanosecondArray>()
+                        .unwrap();
+                    let pw = b.column(0).as_any().downcast_ref::<Float64Array>().unwrap();
+                    got.extend(ts.values().iter().copied().zip(pw.values().iter().copied()));
+                }
+                assert_eq!(got, all, "workers {workers}, batch_rows {batch_rows}");
+                assert!(files.windows(2).all(|w| w[0] <= w[1]));
+                assert!(batches.peak_in_flight() <= batches.max_in_flight());
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn several_scans_share_one_pipeline_and_stopping_early_ends_the_workers() {
+        let dir = temp_dir("chain");
+        let (paths, _) = write_files(&dir, 4, 500, 64);
+        let none = BTreeMap::new();
+        let a = Arc::new(ParquetScan::open(&paths[..2], &none, "source 0", 100).unwrap());
+        let b = Arc::new(ParquetScan::open(&paths[2..], &none, "source 1", 100).unwrap());
+        let scans: Vec<usize> = decode(vec![a.clone(), b.clone()], 2)
+            .map(|(s, _)| s)
+            .collect();
+        // 2 files of 8 row groups (64 rows each, the last 52): 16 batches.
+        assert_eq!(scans.iter().filter(|&&s| s == 0).count(), 16);
+        assert!(scans.windows(2).all(|w| w[0] <= w[1]));
+        // Dropped after one batch: the workers stop (the drop joins them).
+        let mut early = decode(vec![a, b], 2);
+        assert!(early.next().is_some());
+        drop(early);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn renames_apply_per_file_and_unreadable_files_are_errors_naming_them() {
+        let dir = temp_dir("errors");
+        let (paths, _) = write_files(&dir, 2, 10, 10);
+        let rename = BTreeMap::from([("energy_j".to_string(), "power_w".to_string())]);
+        // Renaming applies per file: both files agree, as energy counters.
+        let scan = ParquetScan::open(&paths, &rename, "source 0", 10).unwrap();
+        assert!(scan.schema().field_with_name("energy_j").is_ok());
+        let junk = dir.join("junk.parquet");
+        std::fs::write(&junk, b"PAR1 not parquet at all PAR1").unwrap();
+        let err = ParquetScan::open(&[paths[0].clone(), junk], &BTreeMap::new(), "source 3", 10)
+            .unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::Input);
+        assert!(
+            err.message.contains("source 3") && err.message.contains("junk.parquet"),
+            "{}",
+            err.message
+        );
+        let err = ParquetScan::open(&[], &BTreeMap::new(), "source 0", 10).unwrap_err();
+        assert!(err.message.contains("no file"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
