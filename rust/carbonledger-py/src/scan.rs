@@ -24,7 +24,7 @@ pub struct ParquetScan {
 #[pymethods]
 impl ParquetScan {
     #[new]
-    #[pyo3(signature = (paths, columns, label, batch_rows=1 << 20))]
+    #[pyo3(signature = (paths, columns, label, batch_rows=1048576))]
     // PyO3 extracts the arguments as owned values.
     #[allow(clippy::needless_pass_by_value)]
     fn new(
