@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
@@ -42,10 +43,14 @@ def _assert_same(a: cl.Report, b: cl.Report) -> None:
                 assert x.column(col).equals(y.column(col)), (name, col)
 
 
+@pytest.mark.parametrize("reader", ["native", "pyarrow"])
 @pytest.mark.parametrize("order", ["power_by_time", "power_by_device"])
 def test_many_files_tiny_batches_equal_in_memory(
-    fleet: dict[str, Any], order: str, monkeypatch: pytest.MonkeyPatch
+    fleet: dict[str, Any], order: str, reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A folder path is read in Rust (its memory bound is checked by the
+    Rust tests of ``read_parquet``, which count the batches in flight); a
+    pyarrow dataset by pyarrow, whose Arrow memory is sampled here."""
     files: list[str] = fleet[order]
     assert len(files) >= 40
     whole = pa.concat_tables([pq.read_table(f) for f in files])
@@ -66,7 +71,8 @@ def test_many_files_tiny_batches_equal_in_memory(
         seen.append(p)
 
     folder = str(Path(files[0]).parent)
-    streamed = cl.account(folder, progress=watch, **_small(fleet))
+    power: Any = folder if reader == "native" else ds.dataset(folder, format="parquet")
+    streamed = cl.account(power, progress=watch, **_small(fleet))
     _assert_same(streamed, in_memory)
     assert seen[-1].done and seen[-1].rows == in_memory.devices["samples"].sum()
     assert len(seen) > 1000  # a thousand and more of batches went through

@@ -10,7 +10,7 @@ use crate::integrate::{DeviceState, Hot, COUNTER, HOLD, LINEAR};
 use crate::options::Options;
 pub use crate::plan::{power_value_kind, Plan, ValueKind};
 use crate::report::{self, Output};
-use crate::schema::{floats, fmt_ts, required, times, times_unchecked, Table};
+use crate::schema::{floats, fmt_ts, required, times, times_unchecked, Table, ERA_NS};
 
 /// Batches decoded ahead of the one being integrated.
 const READ_AHEAD: usize = 8;
@@ -175,20 +175,22 @@ impl Engine {
             return Ok(());
         }
         match read_window(&self.plan.opts, batch)? {
-            Some(inside) if inside.num_rows() == 0 => Ok(()),
-            Some(inside) => self.feed_rows(&inside, spread),
-            None => self.feed_rows(batch, spread),
+            Window::Part(inside) if inside.num_rows() == 0 => Ok(()),
+            Window::Part(inside) => self.feed_rows(&inside, spread, false),
+            Window::Whole { in_era } => self.feed_rows(batch, spread, in_era),
         }
     }
 
-    fn feed_rows(&mut self, batch: &RecordBatch, spread: bool) -> Result<()> {
+    /// `in_era`: every time is already known to lie in [`ERA_NS`].
+    fn feed_rows(&mut self, batch: &RecordBatch, spread: bool, in_era: bool) -> Result<()> {
         let col = self.kind.column();
         let ids = required(batch, "power", "device_id", "ids of devices.device_id")?;
-        let ts = times(
-            required(batch, "power", "ts", "a timestamp")?,
-            "power",
-            "ts",
-        )?;
+        let ts_col = required(batch, "power", "ts", "a timestamp")?;
+        let ts = if in_era {
+            times_unchecked(ts_col, "power", "ts")?
+        } else {
+            times(ts_col, "power", "ts")?
+        };
         let vals = floats(
             required(batch, "power", col, "a numeric column")?,
             "power",
@@ -330,7 +332,16 @@ impl Engine {
 /// are ignored, neither counted nor validated. `None`: every row is in
 /// `W` (no copy); else the rows in `W`. A null `ts` is an input error
 /// wherever it is read.
-fn read_window(opts: &Options, batch: &RecordBatch) -> Result<Option<RecordBatch>> {
+/// What the read window leaves of a batch.
+enum Window {
+    /// Every row; `in_era` when its times were seen to lie in [`ERA_NS`]
+    /// (the window's own scan), so that check need not pass again.
+    Whole { in_era: bool },
+    /// The rows inside the window.
+    Part(RecordBatch),
+}
+
+fn read_window(opts: &Options, batch: &RecordBatch) -> Result<Window> {
     let col = required(batch, "power", "ts", "a timestamp")?;
     if col.null_count() > 0 {
         let row = (0..col.len()).find(|&r| col.is_null(r)).unwrap_or(0);
@@ -343,7 +354,7 @@ fn read_window(opts: &Options, batch: &RecordBatch) -> Result<Option<RecordBatch
         )));
     }
     let Some((p0, p1)) = opts.period else {
-        return Ok(None);
+        return Ok(Window::Whole { in_era: false });
     };
     let gap = opts.max_gap_ns;
     let (w0, w1) = (p0.saturating_sub(gap), p1.saturating_add(gap));
@@ -353,7 +364,8 @@ fn read_window(opts: &Options, batch: &RecordBatch) -> Result<Option<RecordBatch
         .iter()
         .fold((i64::MAX, i64::MIN), |(lo, hi), &t| (lo.min(t), hi.max(t)));
     if lo >= w0 && hi <= w1 {
-        return Ok(None);
+        let in_era = ts.values.is_empty() || (lo >= ERA_NS.0 && hi < ERA_NS.1);
+        return Ok(Window::Whole { in_era });
     }
     let keep: arrow_array::BooleanArray = ts
         .values
@@ -361,7 +373,7 @@ fn read_window(opts: &Options, batch: &RecordBatch) -> Result<Option<RecordBatch
         .map(|&t| Some(t >= w0 && t <= w1))
         .collect();
     arrow_select::filter::filter_record_batch(batch, &keep)
-        .map(Some)
+        .map(Window::Part)
         .map_err(|e| Error::internal(format!("cannot filter a batch to the read window: {e}")))
 }
 
