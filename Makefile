@@ -39,6 +39,7 @@ demo: build
 	$(VENV)/bin/carbonledger demo --force
 
 lint: $(DEPS)
+	bash .ci/check-features
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --release -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
@@ -88,7 +89,7 @@ clean:
 # installed toolchain take them, so no second toolchain is needed. Findings
 # land in fuzz/artifacts/<target>/; the corpus grows in fuzz/corpus/<target>/
 # from the committed seeds in fuzz/seeds/.
-FUZZ_TARGETS ?= account validate integrate ids schema timeline
+FUZZ_TARGETS ?= account validate integrate ids schema timeline parquet
 FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_SANITIZER ?= address

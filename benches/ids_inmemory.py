@@ -6,13 +6,12 @@ python benches/ids_inmemory.py [devices] [samples_per_device] [runs] [batch_rows
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 import time
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from inmemory_fleet import build
 
 import carbonledger as cl
 
@@ -21,50 +20,18 @@ def main() -> None:
     args = [int(a) for a in sys.argv[1:]]
     n_dev, n_per, runs, batch_rows = args + [1000, 20_000, 5, 131_072][len(args) :]
     n = n_dev * n_per
-    rng = np.random.default_rng(1)
-    t0 = 1_700_000_000 * 10**9
-    ids = np.array([f"gpu-{i:05d}" for i in range(n_dev)])
-    # Time order: every device's sample at one tick, then the next tick.
-    ts = pa.array(
-        np.repeat(t0 + np.arange(n_per, dtype=np.int64) * 10**9, n_dev),
-        pa.timestamp("ns", "UTC"),
-    )
-    dev = pa.array(np.tile(ids, n_per))
-    power_w = pa.array(rng.uniform(60, 400, n))
-
-    def table(col: pa.Array) -> pa.Table:
-        t = pa.table({"device_id": col, "ts": ts, "power_w": power_w})
-        return pa.Table.from_batches(t.to_batches(max_chunksize=batch_rows))
-
+    f = build(n_dev, n_per)
     layouts = {
-        "dictionary": table(pc.dictionary_encode(dev)),
-        "string": table(dev),
-        "large_string": table(dev.cast(pa.large_string())),
-        "string_view": table(dev.cast(pa.string_view())),
+        "dictionary": f.power(pc.dictionary_encode(f.ids), batch_rows),
+        "string": f.power(f.ids, batch_rows),
+        "large_string": f.power(f.ids.cast(pa.large_string()), batch_rows),
+        "string_view": f.power(f.ids.cast(pa.string_view()), batch_rows),
     }
-    devices = pa.table(
-        {
-            "device_id": ids,
-            "site_id": ["s"] * n_dev,
-            "embodied_kgco2e": [150.0] * n_dev,
-            "installed_at": pa.array([dt.datetime(2023, 1, 1)] * n_dev, pa.timestamp("ns")),
-            "lifetime_years": [5.0] * n_dev,
-        }
-    )
-    sites = pa.table({"site_id": ["s"], "region": ["R"], "pue": [1.2]})
-    hours = np.arange(t0 - 3600 * 10**9, t0 + (n_per + 7200) * 10**9, 3600 * 10**9)
-    intensity = pa.table(
-        {
-            "region": ["R"] * len(hours),
-            "start": pa.array(hours, pa.timestamp("ns", "UTC")),
-            "gco2e_per_kwh": rng.uniform(50, 500, len(hours)),
-        }
-    )
     best = dict.fromkeys(layouts, float("inf"))
     for _ in range(runs):
         for name, power in layouts.items():  # interleaved: load spikes hit every layout
             s = time.perf_counter()
-            cl.account(power, devices, sites, intensity)
+            cl.account(power, f.devices, f.sites, f.intensity)
             best[name] = min(best[name], time.perf_counter() - s)
     print(f"{n:,} samples, {n_dev} devices, {batch_rows}-row batches, best of {runs}")
     for name, t in best.items():

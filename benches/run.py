@@ -13,7 +13,8 @@ per child with ``os.wait4``), and prints a Markdown report on stdout
   DuckDB baselines of ``baselines.py`` on the time-ordered files;
 - limits: pyarrow reading the same three columns and nothing else (device
   ids decoded to strings, as a plain scan gives them, and kept
-  dictionary-encoded in 1M-row batches, as carbonledger's own scan does), a numpy
+  dictionary-encoded in 1M-row batches, file by file: the fastest pyarrow
+  read, and the scan carbonledger itself gives CSV and pyarrow datasets), a numpy
   trapezoid pass over the same in-memory buffers, and carbonledger on the
   same data as an in-memory Arrow table, with its device ids as plain
   strings (what ``pq.read_table`` gives), large strings, string views (what
@@ -157,7 +158,7 @@ def _child(name: str, data_dir: Path, threads: int, out_json: Path, save: Path |
 
         fmt: Any = "parquet"
         kw: dict[str, Any] = {}
-        if c.name == "pa_read_dict":  # the scan carbonledger itself sets up (_io.py)
+        if c.name == "pa_read_dict":  # carbonledger's pyarrow scan (_io.py)
             opts = ds.ParquetReadOptions(dictionary_columns=["device_id"])
             fmt = ds.ParquetFileFormat(read_options=opts)
             kw["batch_size"] = 1 << 20
@@ -167,7 +168,7 @@ def _child(name: str, data_dir: Path, threads: int, out_json: Path, save: Path |
             dataset = ds.dataset(inp.power, format=fmt)
             n = 0
             if c.name == "pa_read_dict":
-                # File by file, as carbonledger's own scan (_io.py) reads.
+                # File by file, as carbonledger's pyarrow scan (_io.py) reads.
                 for frag in dataset.get_fragments():
                     for batch in frag.to_batches(columns=cols, **kw):
                         n += batch.num_rows

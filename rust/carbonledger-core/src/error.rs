@@ -63,6 +63,16 @@ impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Of two errors found by parallel workers, each tagged with where it was
+/// found (a row, a chunk), the earlier one: reduced over any split, the
+/// error reported does not depend on the thread count.
+pub fn earliest<K: Ord>(a: Option<(K, Error)>, b: Option<(K, Error)>) -> Option<(K, Error)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Every problem found while checking inputs, in the order found (the first
 /// is what a run reports; `validate` reports them all).
 #[derive(Debug, Default)]

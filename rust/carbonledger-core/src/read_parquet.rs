@@ -18,9 +18,10 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -36,6 +37,8 @@ const POWER_COLUMNS: [&str; 4] = ["device_id", "ts", "power_w", "energy_j"];
 const VALUE_COLUMNS: [&str; 2] = ["power_w", "energy_j"];
 /// Decoded batches a row group may hold ahead of the consumer.
 const CHANNEL_DEPTH: usize = 2;
+/// See [`ParquetScan::with_stall_timeout`].
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// One file's footer and how to read it.
 #[derive(Debug)]
@@ -54,6 +57,9 @@ struct ScanFile {
 pub struct ParquetScan {
     files: Vec<ScanFile>,
     batch_rows: usize,
+    /// How long the engine waits for the next batch of a row group before
+    /// calling it stalled (see [`ParquetScan::with_stall_timeout`]).
+    stall_timeout: Duration,
 }
 
 /// A batch of samples, the index of the scan and of the file in it that it
@@ -78,13 +84,35 @@ impl ParquetScan {
         }
         let files = paths
             .iter()
-            .map(|p| open_file(p, rename, label))
+            .map(|p| {
+                // A hostile footer must give an error naming the file, even
+                // where the Parquet reader panics on it.
+                std::panic::catch_unwind(|| open_file(p, rename, label)).unwrap_or_else(|panic| {
+                    Err(Error::input(format!(
+                        "table 'power' ({label}): cannot read the Parquet file {}: {}",
+                        p.display(),
+                        panic_message(panic.as_ref())
+                    )))
+                })
+            })
             .collect::<Result<Vec<_>>>()?;
         check_one_schema(&files, label)?;
         Ok(Self {
             files,
             batch_rows: batch_rows.max(1),
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
         })
+    }
+
+    /// Some damaged page headers make arrow-rs's reader spin for minutes or
+    /// more (a Thrift list claiming billions of elements, skipped one by
+    /// one; fuzz finding 15). While the engine waits on a row group, a
+    /// decoder that sends nothing for this long fails the run with an error
+    /// naming the row group, and is left behind instead of joined. A
+    /// healthy decoder sends a batch every few milliseconds.
+    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
+        self
     }
 
     /// The schema of the source's batches (the first file's, projected and
@@ -135,7 +163,7 @@ pub fn decode(scans: Vec<Arc<ParquetScan>>, workers: usize) -> ParquetBatches {
         .collect();
     let (senders, receivers): (Vec<_>, Vec<_>) = units
         .iter()
-        .map(|_| sync_channel::<Result<RecordBatch>>(CHANNEL_DEPTH))
+        .map(|_| sync_channel::<Piece>(CHANNEL_DEPTH))
         .map(|(tx, rx)| (Some(tx), rx))
         .unzip();
     let shared = Arc::new(Shared {
@@ -164,7 +192,17 @@ pub fn decode(scans: Vec<Arc<ParquetScan>>, workers: usize) -> ParquetBatches {
         receivers: receivers.into_iter(),
         current: None,
         handles,
+        stalled: false,
     }
+}
+
+/// What a caught panic said.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+        .unwrap_or_else(|| "the Parquet reader failed".into())
 }
 
 fn open_file(path: &Path, rename: &BTreeMap<String, String>, label: &str) -> Result<ScanFile> {
@@ -291,6 +329,10 @@ fn check_one_schema(files: &[ScanFile], label: &str) -> Result<()> {
     )))
 }
 
+/// What a row group's channel carries: its batches, then `None` at its end;
+/// or the error that ended it.
+type Piece = Result<Option<RecordBatch>>;
+
 /// One row group of one file of one scan: what a worker decodes at a time.
 #[derive(Debug, Clone, Copy)]
 struct Unit {
@@ -303,7 +345,7 @@ struct Unit {
 #[derive(Debug)]
 struct Claims {
     /// Each unit's sender, taken by the worker that decodes it.
-    senders: Vec<Option<SyncSender<Result<RecordBatch>>>>,
+    senders: Vec<Option<SyncSender<Piece>>>,
     /// The next unit to claim.
     next: usize,
     /// The unit the consumer drains.
@@ -341,7 +383,7 @@ impl Shared {
 
     /// The next unit and its sender, once it is within the window of the
     /// one being drained; `None` when all are taken or the run stopped.
-    fn claim(&self) -> Option<(Unit, SyncSender<Result<RecordBatch>>)> {
+    fn claim(&self) -> Option<(Unit, SyncSender<Piece>)> {
         let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if self.stop.load(Ordering::Relaxed) || claims.next >= self.units.len() {
@@ -368,9 +410,11 @@ impl Shared {
         self.advanced.notify_all();
     }
 
-    /// Decode `unit` into `tx`; false once the consumer has gone (or an
-    /// error was sent): stop working.
-    fn decode(&self, unit: Unit, tx: &SyncSender<Result<RecordBatch>>) -> bool {
+    /// Decode `unit` into `tx`, then send its end; false once the consumer
+    /// has gone or an error was sent: stop working. A panic of the Parquet
+    /// reader on a hostile file is caught and sent as an error: the row
+    /// group must never end early without one.
+    fn decode(&self, unit: Unit, tx: &SyncSender<Piece>) -> bool {
         let scan = &self.scans[unit.scan];
         let file = &scan.files[unit.file];
         let g = unit.row_group;
@@ -380,40 +424,52 @@ impl Shared {
                 file.path.display()
             ))
         };
-        let reader = File::open(&file.path)
-            .map_err(|e| cannot(&e))
-            .and_then(|handle| {
+        let run = || -> Result<bool> {
+            let handle = File::open(&file.path).map_err(|e| cannot(&e))?;
+            let reader =
                 ParquetRecordBatchReaderBuilder::new_with_metadata(handle, file.meta.clone())
                     .with_row_groups(vec![g])
                     .with_projection(file.projection.clone())
                     .with_batch_size(scan.batch_rows)
                     .build()
-                    .map_err(|e| cannot(&e))
-            });
-        let reader = match reader {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return false;
+                    .map_err(|e| cannot(&e))?;
+            let mut rows = 0i64;
+            for batch in reader {
+                if self.stop.load(Ordering::Relaxed) {
+                    return Ok(false);
+                }
+                let batch = batch.map_err(|e| cannot(&e))?;
+                rows += batch.num_rows() as i64;
+                let batch = RecordBatch::try_new(file.schema.clone(), batch.columns().to_vec())
+                    .map_err(|e| cannot(&e))?;
+                // Counted before the send, so the consumer never sees it negative.
+                let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+                self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+                if tx.send(Ok(Some(batch))).is_err() {
+                    return Ok(false);
+                }
             }
+            // A row group that decodes to fewer (or more) rows than its
+            // footer counts is a damaged file, never a shorter ledger.
+            let counted = file.meta.metadata().row_group(g).num_rows();
+            if rows != counted {
+                return Err(cannot(&format!(
+                    "its footer counts {counted} rows, its pages decode to {rows}"
+                )));
+            }
+            Ok(tx.send(Ok(None)).is_ok())
         };
-        for batch in reader {
-            if self.stop.load(Ordering::Relaxed) {
-                return false;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+            Ok(Ok(more)) => more,
+            Ok(Err(e)) => {
+                let _ = tx.send(Err(e));
+                false
             }
-            let item = batch.map_err(|e| cannot(&e)).and_then(|b| {
-                RecordBatch::try_new(file.schema.clone(), b.columns().to_vec())
-                    .map_err(|e| cannot(&e))
-            });
-            let failed = item.is_err();
-            // Counted before the send, so the consumer never sees it negative.
-            let now = self.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
-            self.peak_in_flight.fetch_max(now, Ordering::Relaxed);
-            if tx.send(item).is_err() || failed {
-                return false;
+            Err(panic) => {
+                let _ = tx.send(Err(cannot(&panic_message(panic.as_ref()))));
+                false
             }
         }
-        true
     }
 }
 
@@ -422,10 +478,12 @@ impl Shared {
 #[derive(Debug)]
 pub struct ParquetBatches {
     shared: Arc<Shared>,
-    receivers: std::vec::IntoIter<Receiver<Result<RecordBatch>>>,
+    receivers: std::vec::IntoIter<Receiver<Piece>>,
     /// The unit being drained, and its channel.
-    current: Option<(Unit, Receiver<Result<RecordBatch>>)>,
+    current: Option<(Unit, Receiver<Piece>)>,
     handles: Vec<JoinHandle<()>>,
+    /// A decoder stalled: the workers are not joined (one may never end).
+    stalled: bool,
 }
 
 impl Iterator for ParquetBatches {
@@ -434,15 +492,52 @@ impl Iterator for ParquetBatches {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some((unit, rx)) = &self.current {
-                let received = rx.recv();
-                if received.is_ok() {
-                    self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-                }
+                let unit = *unit;
+                let timeout = self.shared.scans[unit.scan].stall_timeout;
+                let received = match rx.recv_timeout(timeout) {
+                    Ok(piece) => Ok(piece),
+                    Err(RecvTimeoutError::Disconnected) => Err(()),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.current = None;
+                        self.stalled = true;
+                        let file = &self.shared.scans[unit.scan].files[unit.file];
+                        return Some((
+                            unit.scan,
+                            Err(Error::input(format!(
+                                "table 'power': cannot read row group {} of the Parquet file {}: its decoder made no progress for {} s; the file is most likely damaged (some damaged page headers make the Parquet reader spin)",
+                                unit.row_group,
+                                file.path.display(),
+                                timeout.as_secs_f64()
+                            ))),
+                        ));
+                    }
+                };
                 match received {
-                    Ok(Ok(batch)) if batch.num_rows() == 0 => continue,
-                    Ok(item) => return Some((unit.scan, item.map(|b| (unit.file, b)))),
-                    // The unit is done (its sender dropped).
-                    Err(_) => self.current = None,
+                    Ok(Ok(Some(batch))) => {
+                        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+                        if batch.num_rows() > 0 {
+                            return Some((unit.scan, Ok((unit.file, batch))));
+                        }
+                    }
+                    Ok(Ok(None)) => self.current = None,
+                    Ok(Err(e)) => {
+                        self.current = None;
+                        return Some((unit.scan, Err(e)));
+                    }
+                    // The worker went without the unit's end: never a
+                    // silently shorter row group.
+                    Err(_) => {
+                        self.current = None;
+                        let file = &self.shared.scans[unit.scan].files[unit.file];
+                        return Some((
+                            unit.scan,
+                            Err(Error::internal(format!(
+                                "the decoder of row group {} of the Parquet file {} stopped before its end",
+                                unit.row_group,
+                                file.path.display()
+                            ))),
+                        ));
+                    }
                 }
             }
             let rx = self.receivers.next()?;
@@ -473,6 +568,11 @@ impl Drop for ParquetBatches {
         // Dropping the receivers fails every pending send.
         self.current = None;
         self.receivers = Vec::new().into_iter();
+        if self.stalled {
+            // Detached: a stalled decoder ends when the Parquet reader
+            // gives up, or with the process.
+            self.handles.clear();
+        }
         for h in self.handles.drain(..) {
             let _ = h.join();
         }

@@ -5,7 +5,7 @@ use arrow_array::RecordBatch;
 use arrow_schema::Schema;
 use rayon::prelude::*;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{earliest, Error, ErrorKind, Result};
 use crate::integrate::{DeviceState, Hot, COUNTER, HOLD, LINEAR};
 use crate::options::Options;
 pub use crate::plan::{power_value_kind, Plan, ValueKind};
@@ -412,13 +412,7 @@ impl Walker<'_> {
                     };
                     self.run(batch, mine, workers == 1)
                 })
-                .reduce(
-                    || None,
-                    |a, b| match (a, b) {
-                        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-                        (a, b) => a.or(b),
-                    },
-                )
+                .reduce(|| None, earliest)
         });
         // The error of the earliest row: the same whatever the thread count.
         match first_error {

@@ -12,7 +12,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 
-use crate::error::{Error, Result};
+use crate::error::{earliest, Error, Result};
 
 use super::keys::for_each_key;
 use super::{id_error, shift_row, IdKind, KeyIndex};
@@ -276,13 +276,7 @@ impl KeyIndex {
                         (c, e)
                     })
             })
-            .reduce(
-                || None,
-                |a, b| match (a, b) {
-                    (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-                    (a, b) => a.or(b),
-                },
-            );
+            .reduce(|| None, earliest);
         match first_error {
             Some((_, e)) => {
                 out.truncate(start);
