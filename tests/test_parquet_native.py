@@ -236,3 +236,19 @@ def test_an_error_mid_stream_stops_the_decoders(tmp_path: Path, fleet: dict[str,
         cl.account(str(tmp_path), **_small(fleet))
     folder = str(Path(files[0]).parent)
     assert cl.account(folder, **_small(fleet)).totals()["energy_kwh"] > 0
+
+
+def test_a_footer_the_parquet_reader_panics_on_is_an_input_error(
+    tmp_path: Path, spec12: dict[str, Any]
+) -> None:
+    """Fuzz finding 14: arrow-rs panics on this damaged embedded Arrow
+    schema; the panic is caught and named, never a PanicException."""
+    seed = (
+        Path(__file__).parent.parent
+        / "fuzz/seeds/parquet/finding-14-embedded-schema-without-fields"
+    )
+    path = tmp_path / "damaged.parquet"
+    path.write_bytes(seed.read_bytes())
+    kw = {k: v for k, v in spec12.items() if k != "power"}
+    with pytest.raises(cl.InputError, match=r"damaged\.parquet"):
+        cl.account(str(path), **kw)
