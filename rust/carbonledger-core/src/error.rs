@@ -63,6 +63,15 @@ impl std::error::Error for Error {}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// What a caught panic said (its `&str` or `String` payload), or `default`.
+pub fn panic_message(panic: &(dyn std::any::Any + Send), default: &str) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+        .unwrap_or_else(|| default.to_string())
+}
+
 /// Of two errors found by parallel workers, each tagged with where it was
 /// found (a row, a chunk), the earlier one: reduced over any split, the
 /// error reported does not depend on the thread count.

@@ -30,7 +30,7 @@ use parquet::arrow::arrow_reader::{
 };
 use parquet::arrow::ProjectionMask;
 
-use crate::error::{Error, Result};
+use crate::error::{panic_message, Error, Result};
 
 /// The power columns (SPEC 2), in the order the engine's schema lists them.
 const POWER_COLUMNS: [&str; 4] = ["device_id", "ts", "power_w", "energy_j"];
@@ -91,7 +91,7 @@ impl ParquetScan {
                     Err(Error::input(format!(
                         "table 'power' ({label}): cannot read the Parquet file {}: {}",
                         p.display(),
-                        panic_message(panic.as_ref())
+                        panic_message(panic.as_ref(), "the Parquet reader failed")
                     )))
                 })
             })
@@ -194,15 +194,6 @@ pub fn decode(scans: Vec<Arc<ParquetScan>>, workers: usize) -> ParquetBatches {
         handles,
         stalled: false,
     }
-}
-
-/// What a caught panic said.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
-        .unwrap_or_else(|| "the Parquet reader failed".into())
 }
 
 fn open_file(path: &Path, rename: &BTreeMap<String, String>, label: &str) -> Result<ScanFile> {
@@ -466,7 +457,10 @@ impl Shared {
                 false
             }
             Err(panic) => {
-                let _ = tx.send(Err(cannot(&panic_message(panic.as_ref()))));
+                let _ = tx.send(Err(cannot(&panic_message(
+                    panic.as_ref(),
+                    "the Parquet reader failed",
+                ))));
                 false
             }
         }
@@ -494,51 +488,36 @@ impl Iterator for ParquetBatches {
             if let Some((unit, rx)) = &self.current {
                 let unit = *unit;
                 let timeout = self.shared.scans[unit.scan].stall_timeout;
-                let received = match rx.recv_timeout(timeout) {
-                    Ok(piece) => Ok(piece),
-                    Err(RecvTimeoutError::Disconnected) => Err(()),
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.current = None;
-                        self.stalled = true;
-                        let file = &self.shared.scans[unit.scan].files[unit.file];
-                        return Some((
-                            unit.scan,
-                            Err(Error::input(format!(
-                                "table 'power': cannot read row group {} of the Parquet file {}: its decoder made no progress for {} s; the file is most likely damaged (some damaged page headers make the Parquet reader spin)",
-                                unit.row_group,
-                                file.path.display(),
-                                timeout.as_secs_f64()
-                            ))),
-                        ));
-                    }
-                };
-                match received {
+                let path = self.shared.scans[unit.scan].files[unit.file].path.display();
+                let g = unit.row_group;
+                let failed = match rx.recv_timeout(timeout) {
                     Ok(Ok(Some(batch))) => {
                         self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-                        if batch.num_rows() > 0 {
-                            return Some((unit.scan, Ok((unit.file, batch))));
+                        if batch.num_rows() == 0 {
+                            continue;
                         }
+                        return Some((unit.scan, Ok((unit.file, batch))));
                     }
-                    Ok(Ok(None)) => self.current = None,
-                    Ok(Err(e)) => {
+                    Ok(Ok(None)) => {
                         self.current = None;
-                        return Some((unit.scan, Err(e)));
+                        continue;
+                    }
+                    Ok(Err(e)) => e,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.stalled = true;
+                        Error::input(format!(
+                            "table 'power': cannot read row group {g} of the Parquet file {path}: its decoder made no progress for {} s; the file is most likely damaged (some damaged page headers make the Parquet reader spin)",
+                            timeout.as_secs_f64()
+                        ))
                     }
                     // The worker went without the unit's end: never a
                     // silently shorter row group.
-                    Err(_) => {
-                        self.current = None;
-                        let file = &self.shared.scans[unit.scan].files[unit.file];
-                        return Some((
-                            unit.scan,
-                            Err(Error::internal(format!(
-                                "the decoder of row group {} of the Parquet file {} stopped before its end",
-                                unit.row_group,
-                                file.path.display()
-                            ))),
-                        ));
-                    }
-                }
+                    Err(RecvTimeoutError::Disconnected) => Error::internal(format!(
+                        "the decoder of row group {g} of the Parquet file {path} stopped before its end"
+                    )),
+                };
+                self.current = None;
+                return Some((unit.scan, Err(failed)));
             }
             let rx = self.receivers.next()?;
             let k = self.shared.units.len() - self.receivers.len() - 1;

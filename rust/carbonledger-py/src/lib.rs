@@ -166,11 +166,7 @@ fn account(
             return Err(errors::to_py(py, e));
         }
         Err(panic) => {
-            let msg = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
+            let msg = carbonledger_core::error::panic_message(panic.as_ref(), "unknown panic");
             return Err(errors::to_py(
                 py,
                 Error::internal(format!(
