@@ -27,10 +27,11 @@ Columns = Mapping[str, "str | Mapping[str, str]"]
 # small enough that a few batches read ahead stay well under 100 MB.
 SCAN_BATCH_ROWS = 1 << 20
 # Rows per batch of the native Parquet reader: its batches are decoded on
-# one thread and integrated on another, and at 2^16 rows (about 1.3 MB) the
-# allocator reuses their memory instead of faulting in fresh pages, which
-# cost a fifth of the CPU at 2^20 (perf; 1.7 against 2.1 CPU s at 10^8).
-NATIVE_SCAN_BATCH_ROWS = 1 << 16
+# one thread and integrated on another. At 2^18 rows (about 5 MB) the
+# allocator still reuses their memory (at 2^20 fresh pages faulted in cost
+# a fifth of the CPU), and per-batch costs stay small (2^18 against 2^16:
+# 0.97 against 1.15 s best wall at 10^8, benches/RESULTS.md).
+NATIVE_SCAN_BATCH_ROWS = 1 << 18
 
 
 def scan_batch_rows(default: int = SCAN_BATCH_ROWS) -> int:

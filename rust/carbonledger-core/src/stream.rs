@@ -399,21 +399,28 @@ impl Walker<'_> {
         workers: usize,
     ) -> Result<()> {
         let per = states.len().div_ceil(workers).max(1);
-        let first_error = pool.install(|| {
-            states
-                .par_chunks_mut(per)
-                .zip(hot.par_chunks_mut(per))
-                .enumerate()
-                .map(|(w, (states, hot))| {
-                    let mine = DeviceRange {
-                        lo: w * per,
-                        states,
-                        hot,
-                    };
-                    self.run(batch, mine, workers == 1)
-                })
-                .reduce(|| None, earliest)
-        });
+        // One worker runs on the calling thread: handing the batch to the
+        // pool would only wake its threads, which then spin (`sched_yield`)
+        // on the cores the Parquet decoders need.
+        let first_error = if workers == 1 {
+            self.run(batch, DeviceRange { lo: 0, states, hot }, true)
+        } else {
+            pool.install(|| {
+                states
+                    .par_chunks_mut(per)
+                    .zip(hot.par_chunks_mut(per))
+                    .enumerate()
+                    .map(|(w, (states, hot))| {
+                        let mine = DeviceRange {
+                            lo: w * per,
+                            states,
+                            hot,
+                        };
+                        self.run(batch, mine, workers == 1)
+                    })
+                    .reduce(|| None, earliest)
+            })
+        };
         // The error of the earliest row: the same whatever the thread count.
         match first_error {
             Some((_, e)) => Err(e),
@@ -554,8 +561,12 @@ where
     // Every source's schema is checked before any sample is read.
     let schemas: Vec<&Schema> = sources.iter().map(|(schema, _)| *schema).collect();
     let mut engine = Engine::start(Plan::compile(inputs, &schemas, opts)?)?;
-    // Batches decoded and not yet taken: none waiting means the reader is
-    // the bottleneck, and the engine keeps to one thread.
+    // Batches read ahead and not yet taken. The engine spreads a batch over
+    // its threads only when the read-ahead is full, i.e. the engine is the
+    // bottleneck; otherwise the reader (the Parquet decoders, on every
+    // core) needs the cores, and an engine on one thread leaves them free.
+    // Spreading as soon as two batches waited took CPU from the decoders
+    // whenever a row group decoded ahead was handed over at once.
     let waiting = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Pulled<'_>>(READ_AHEAD);
@@ -582,7 +593,7 @@ where
                 }
                 Pulled::Batch(batch) => batch,
             };
-            let behind = waiting.fetch_sub(1, Ordering::Relaxed) > 1;
+            let behind = waiting.fetch_sub(1, Ordering::Relaxed) >= READ_AHEAD;
             if cancelled() {
                 return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
             }
