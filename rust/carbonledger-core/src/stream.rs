@@ -552,7 +552,7 @@ pub fn account_sources<I>(
 where
     I: Iterator<Item = Result<RecordBatch>> + Send,
 {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     if sources.is_empty() {
         return Err(Error::input(
             "table 'power': no source given; expected at least one table, path or stream of samples",
@@ -561,16 +561,19 @@ where
     // Every source's schema is checked before any sample is read.
     let schemas: Vec<&Schema> = sources.iter().map(|(schema, _)| *schema).collect();
     let mut engine = Engine::start(Plan::compile(inputs, &schemas, opts)?)?;
-    // Batches read ahead and not yet taken. The engine spreads a batch over
-    // its threads only when the read-ahead is full, i.e. the engine is the
-    // bottleneck; otherwise the reader (the Parquet decoders, on every
-    // core) needs the cores, and an engine on one thread leaves them free.
-    // Spreading as soon as two batches waited took CPU from the decoders
-    // whenever a row group decoded ahead was handed over at once.
+    // Batches read ahead and not yet taken, and whether the reader has
+    // read them all. The engine spreads a batch over its threads only when
+    // the read-ahead is full (the engine is the bottleneck) or nothing is
+    // left to read (in memory: a table of a few large chunks); otherwise
+    // the reader (the Parquet decoders, on every core) needs the cores,
+    // and an engine on one thread leaves them free. Spreading as soon as
+    // two batches waited took CPU from the decoders whenever a row group
+    // decoded ahead was handed over at once.
     let waiting = AtomicUsize::new(0);
+    let all_read = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Pulled<'_>>(READ_AHEAD);
-        let waiting = &waiting;
+        let (waiting, all_read) = (&waiting, &all_read);
         scope.spawn(move || {
             for (k, (schema, power)) in sources.into_iter().enumerate() {
                 if k > 0 && tx.send(Pulled::Source(schema)).is_err() {
@@ -584,6 +587,7 @@ where
                     }
                 }
             }
+            all_read.store(true, Ordering::Relaxed);
         });
         for pulled in rx {
             let batch = match pulled {
@@ -593,7 +597,8 @@ where
                 }
                 Pulled::Batch(batch) => batch,
             };
-            let behind = waiting.fetch_sub(1, Ordering::Relaxed) >= READ_AHEAD;
+            let behind = waiting.fetch_sub(1, Ordering::Relaxed) >= READ_AHEAD
+                || all_read.load(Ordering::Relaxed);
             if cancelled() {
                 return Err(Error::new(ErrorKind::Interrupted, "interrupted"));
             }
