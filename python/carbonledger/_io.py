@@ -29,8 +29,9 @@ SCAN_BATCH_ROWS = 1 << 20
 # Rows per batch of the native Parquet reader: its batches are decoded on
 # one thread and integrated on another. At 2^18 rows (about 5 MB) the
 # allocator still reuses their memory (at 2^20 fresh pages faulted in cost
-# a fifth of the CPU), and per-batch costs stay small (2^18 against 2^16:
-# 0.97 against 1.15 s best wall at 10^8, benches/RESULTS.md).
+# a fifth of the CPU), and per-batch costs stay small (2^16-row batches
+# were the slowest of 2^16-2^18 at 10^8: benches/RESULTS.md, "Parquet read:
+# system calls").
 NATIVE_SCAN_BATCH_ROWS = 1 << 18
 
 
