@@ -252,3 +252,16 @@ def test_a_footer_the_parquet_reader_panics_on_is_an_input_error(
     kw = {k: v for k, v in spec12.items() if k != "power"}
     with pytest.raises(cl.InputError, match=r"damaged\.parquet"):
         cl.account(str(path), **kw)
+
+
+def test_a_footer_whose_row_count_disagrees_with_its_row_groups_is_an_input_error(
+    tmp_path: Path, spec12: dict[str, Any]
+) -> None:
+    """Fuzz finding 16: this footer counts 10 rows in the file and 12 in its
+    row groups; a damaged footer is named, never read as either count."""
+    seed = Path(__file__).parent.parent / "fuzz/seeds/parquet/finding-16-footer-row-count"
+    path = tmp_path / "damaged.parquet"
+    path.write_bytes(seed.read_bytes())
+    kw = {k: v for k, v in spec12.items() if k != "power"}
+    with pytest.raises(cl.InputError, match=r"damaged\.parquet.*10 rows in the file but 12"):
+        cl.account(str(path), **kw)
