@@ -519,6 +519,7 @@ impl Shared {
 /// buffer and a `close` for every page (about 120,000 system calls at 10^8
 /// samples, against 141 reads this way). The memory held is the row
 /// group's compressed projected columns, as pyarrow's reader holds.
+#[derive(Clone)]
 struct ColumnChunks {
     file_len: u64,
     /// Each chunk's first byte in the file and its bytes, by first byte.
@@ -572,7 +573,67 @@ impl ColumnChunks {
             chunks.push((start, Bytes::from(data)));
         }
         chunks.sort_by_key(|(start, _)| *start);
-        Ok(Self { file_len, chunks })
+        let read = Self { file_len, chunks };
+        let rows = usize::try_from(row_group.num_rows()).unwrap_or(0);
+        for (i, column) in row_group.columns().iter().enumerate() {
+            if projection.leaf_included(i) {
+                read.check_dictionary_page(i, column, rows)?;
+            }
+        }
+        Ok(read)
+    }
+
+    /// A dictionary page must hold the values it counts (fuzz finding 17):
+    /// arrow-rs allocates and zero-fills room for the count before decoding,
+    /// so a damaged count of 2^31 values would take gigabytes. Dictionary
+    /// pages are PLAIN: each value takes at least its width in bytes (a
+    /// string its 4-byte length). The page is decoded twice; dictionary
+    /// pages are small (a few hundred KB at most in practice).
+    fn check_dictionary_page(
+        &self,
+        i: usize,
+        column: &parquet::file::metadata::ColumnChunkMetaData,
+        rows: usize,
+    ) -> std::result::Result<(), String> {
+        use parquet::basic::Type as Physical;
+        use parquet::column::page::{Page, PageReader};
+        let failed = |e: ParquetError| format!("column chunk {i}: {e}");
+        let mut pages = parquet::file::serialized_reader::SerializedPageReader::new(
+            Arc::new(self.clone()),
+            column,
+            rows,
+            None,
+        )
+        .map_err(failed)?;
+        if !pages
+            .peek_next_page()
+            .map_err(failed)?
+            .is_some_and(|page| page.is_dict)
+        {
+            return Ok(());
+        }
+        let Some(Page::DictionaryPage {
+            buf, num_values, ..
+        }) = pages.get_next_page().map_err(failed)?
+        else {
+            return Ok(());
+        };
+        let width: u64 = match column.column_type() {
+            Physical::BOOLEAN => 0,
+            Physical::INT32 | Physical::FLOAT | Physical::BYTE_ARRAY => 4,
+            Physical::INT64 | Physical::DOUBLE => 8,
+            Physical::INT96 => 12,
+            Physical::FIXED_LEN_BYTE_ARRAY => {
+                u64::try_from(column.column_descr().type_length()).unwrap_or(0)
+            }
+        };
+        if u64::from(num_values).saturating_mul(width) > buf.len() as u64 {
+            return Err(format!(
+                "column chunk {i}: its dictionary page counts {num_values} values in {} bytes; the page header is damaged",
+                buf.len()
+            ));
+        }
+        Ok(())
     }
 
     /// `length` bytes from `start` (to the end of its chunk when `None`),
@@ -891,5 +952,23 @@ mod tests {
         }
         assert!(chunks.get_read(5).is_err());
         assert_eq!(chunks.len(), 100);
+    }
+
+    #[test]
+    fn a_dictionary_page_counting_more_values_than_its_bytes_is_an_error_before_decoding() {
+        // Fuzz finding 17: 1,891,680,655 values in 32 bytes, which arrow-rs
+        // would zero-fill room for (gigabytes) before decoding.
+        let seed = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fuzz/seeds/parquet/finding-17-dictionary-page-count");
+        let scan = Arc::new(ParquetScan::open(&[seed], &BTreeMap::new(), "source 0", 7).unwrap());
+        let (_, first) = decode(vec![scan], 1).next().unwrap();
+        let err = first.unwrap_err();
+        assert_eq!(err.kind, crate::error::ErrorKind::Input);
+        assert!(
+            err.message.contains("row group 0")
+                && err.message.contains("1891680655 values in 32 bytes"),
+            "{}",
+            err.message
+        );
     }
 }
