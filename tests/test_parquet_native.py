@@ -265,4 +265,3 @@ def test_a_footer_whose_row_count_disagrees_with_its_row_groups_is_an_input_erro
     kw = {k: v for k, v in spec12.items() if k != "power"}
     with pytest.raises(cl.InputError, match=r"damaged\.parquet.*10 rows in the file but 12"):
         cl.account(str(path), **kw)
-
