@@ -517,7 +517,7 @@ impl Shared {
 /// read each before decoding. The Parquet reader then slices its pages out
 /// of them: reading the `File` itself costs a `dup`, an `lseek`, a fresh
 /// buffer and a `close` for every page (about 120,000 system calls at 10^8
-/// samples, against 141 reads this way). The memory held is the row
+/// samples; this way, one read per projected column chunk). The memory held is the row
 /// group's compressed projected columns, as pyarrow's reader holds.
 #[derive(Clone)]
 struct ColumnChunks {

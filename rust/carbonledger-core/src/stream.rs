@@ -398,13 +398,14 @@ impl Walker<'_> {
         batch: &Rows<'_, D>,
         workers: usize,
     ) -> Result<()> {
-        let per = states.len().div_ceil(workers).max(1);
         // One worker runs on the calling thread: handing the batch to the
         // pool would only wake its threads, which then spin (`sched_yield`)
         // on the cores the Parquet decoders need.
         let first_error = if workers == 1 {
-            self.run(batch, DeviceRange { lo: 0, states, hot }, true)
+            let mut all = DeviceRange { lo: 0, states, hot };
+            self.walk_rows(batch, &mut all, 0..batch.vals.len())
         } else {
+            let per = states.len().div_ceil(workers).max(1);
             pool.install(|| {
                 states
                     .par_chunks_mut(per)
@@ -416,7 +417,7 @@ impl Walker<'_> {
                             states,
                             hot,
                         };
-                        self.run(batch, mine, workers == 1)
+                        self.run(batch, mine)
                     })
                     .reduce(|| None, earliest)
             })
@@ -434,13 +435,8 @@ impl Walker<'_> {
         &self,
         batch: &Rows<'_, D>,
         mut mine: DeviceRange<'_>,
-        all_mine: bool,
     ) -> Option<(usize, Error)> {
         let n = batch.vals.len();
-        if all_mine {
-            debug_assert_eq!(mine.lo, 0);
-            return self.walk_rows(batch, &mut mine, 0..n);
-        }
         // Pick this worker's rows a block at a time, without a branch per row.
         let mut picked = [0u32; BLOCK];
         let (lo32, n_mine) = (mine.lo as u32, mine.states.len() as u32);
