@@ -186,6 +186,7 @@ fuzz_target!(|data: &[u8]| {
                 start: at(s),
                 end: at((s + 1 + kk(j.len) % 16).min(K)),
                 share: SHARES[usize::from(j.share) % SHARES.len()],
+                utilization: f64::NAN,
             }
         })
         .collect();

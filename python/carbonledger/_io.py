@@ -17,7 +17,9 @@ from . import _native
 from .exceptions import InputError, SchemaError
 from .progress import Progress, ProgressCallback
 
-POWER_COLUMNS = ("device_id", "ts", "power_w", "energy_j")
+# What the engine reads of a power source: ids, times, the value column and
+# the optional utilization (a fraction, or percent as utilization_pct).
+POWER_COLUMNS = ("device_id", "ts", "power_w", "energy_j", "utilization", "utilization_pct")
 VALUE_COLUMNS = ("power_w", "energy_j")
 
 # ``columns=``: {canonical: the user's name}, flat (every table that has the

@@ -93,6 +93,8 @@ def account(
     sort: bool = False,
     threads: int | None = None,
     max_power_w: float = 1e6,
+    execution_idle_below: float = 0.05,
+    attribution: str = "share",
     progress: list[Callable[[int, int, bool], None] | None] = ...,
 ) -> tuple[_ArrowStream, _ArrowStream, _ArrowStream, _ArrowStream, tuple[int, int]]:
     """Account ``power`` (one stream or Parquet scan per source) against the
@@ -115,6 +117,7 @@ def validate(
     power_schemas: list[_ArrowSchema] = ...,
     period: tuple[int, int] | None = None,
     overlap: str = "error",
+    attribution: str = "share",
 ) -> tuple[list[tuple[str, str]], int]:
     """Every problem of the small tables as ``(exception class name,
     message)``, and how many more were found beyond those listed."""

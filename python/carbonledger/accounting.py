@@ -29,6 +29,7 @@ Interpolation = Literal["linear", "previous"]
 GapFill = Literal["none", "idle"]
 OnInvalid = Literal["drop", "raise"]
 Overlap = Literal["error", "normalize"]
+Attribution = Literal["share", "utilization"]
 
 
 def _threads() -> int | None:
@@ -64,6 +65,8 @@ def account(
     strict: bool = False,
     columns: Columns | None = None,
     max_power_w: float = 1e6,
+    execution_idle_below: float = 0.05,
+    attribution: Attribution = "share",
 ) -> Report:
     """Attribute the energy, operational and embodied carbon of a fleet to jobs.
 
@@ -106,6 +109,21 @@ def account(
             mean power over an interval) above it is an
             ``InvalidSampleError``, as it can only be a unit or encoding
             error (1 MW by default, above a whole rack).
+        execution_idle_below: when ``power`` carries ``utilization`` (a
+            fraction, 0..1) or ``utilization_pct`` (percent), covered time
+            whose utilization is below this threshold is *execution-idle*
+            (held, powered, doing nothing); the results then gain
+            ``busy_s``, ``execution_idle_s`` and ``execution_idle_kwh``.
+            The utilization reported with a sample describes the interval
+            that the sample ends (as DCGM and nvidia-smi report it).
+        attribution: ``"share"`` (SPEC 7): everything on a device is split
+            between its active allocations by ``share``. ``"utilization"``,
+            for time-sliced GPUs whose per-job utilization is known
+            (``allocations.utilization``, 0..1, required): the energy up to
+            the device's ``idle_power_w`` (required) and the embodied carbon
+            are split by share, the energy above it (and its operational
+            carbon) between the active allocations in proportion to their
+            utilization (by share where those sum to 0). Conserved either way.
         strict: raise ``SuspiciousResultError`` (listing them) instead of
             returning a report with ``warnings``: results that are almost
             certainly a mistake (``carbonledger.diagnostics``).
@@ -127,6 +145,11 @@ def account(
     if isinstance(max_power_w, bool) or not isinstance(max_power_w, int | float):
         raise InputError(
             f"argument 'max_power_w': got {max_power_w!r}; expected a power ceiling in W"
+        )
+    if isinstance(execution_idle_below, bool) or not isinstance(execution_idle_below, int | float):
+        raise InputError(
+            f"argument 'execution_idle_below': got {execution_idle_below!r}; expected a "
+            "utilization threshold between 0 and 1"
         )
     devices_t = fill_embodied(to_table(devices, "devices", columns))  # catalog by `model`
     sites_t = to_table(sites, "sites", columns)
@@ -160,6 +183,8 @@ def account(
         sort=sort,
         threads=_threads(),
         max_power_w=float(max_power_w),
+        execution_idle_below=float(execution_idle_below),
+        attribution=attribution,
         progress=hooks,
     )
     # Taken from the stream objects, no batch pulled.

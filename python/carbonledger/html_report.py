@@ -437,6 +437,19 @@ def _headline(c: _Ctx) -> str:
             f"of carbon: {fmt(idle)} kgCO2e; {_pct(idle_energy, t['energy_kwh'])} of energy",
         ),
     ]
+    if "execution_idle_kwh" in c.alloc.columns:
+        idle_s = _sum(c.alloc, "execution_idle_s")
+        known_s = idle_s + _sum(c.alloc, "busy_s")
+        cards.append(
+            _card(
+                "Execution-idle (allocated, utilization below the threshold)",
+                _pct(idle_s, known_s),
+                f"of allocated time with known utilization; "
+                f"{fmt(_sum(c.alloc, 'execution_idle_kwh'))} kWh, "
+                f"{_pct(_sum(c.alloc, 'execution_idle_kwh'), _sum(c.alloc, 'energy_kwh'))} "
+                "of the jobs' energy",
+            )
+        )
     chart = Chart(
         title="Where the carbon comes from",
         series=[("operational (location-based)", OPERATIONAL), ("embodied", EMBODIED)],

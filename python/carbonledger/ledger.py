@@ -91,6 +91,26 @@ def write(report: Report, out: Path, by: Sequence[str], manifest: dict[str, Any]
         raise
 
 
+def execution_idle_lines(report: Report) -> list[str]:
+    """When the samples carried utilization: the jobs' execution-idle time
+    (of their time with known utilization) and energy."""
+    a = report.allocations
+    if "execution_idle_kwh" not in a.columns:
+        return []
+    idle_s = float(a["execution_idle_s"].sum())
+    known_s = idle_s + float(a["busy_s"].sum())
+    idle_kwh = float(a["execution_idle_kwh"].sum())
+    energy = float(a["energy_kwh"].sum())
+    time_pct = f"{100 * idle_s / known_s:.1f}%" if known_s > 0 else "n/a"
+    energy_pct = f"{100 * idle_kwh / energy:.1f}%" if energy > 0 else "n/a"
+    return [
+        f"{'execution-idle time (jobs)':28s} {time_pct:>16s} of allocated time with "
+        "known utilization",
+        f"{'execution-idle energy (jobs)':28s} {idle_kwh:16.6f} kWh ({energy_pct} of the "
+        "jobs' energy)",
+    ]
+
+
 def summary_text(report: Report, by: Sequence[str]) -> str:
     """Totals, the operational / embodied and idle-capacity shares, the split
     by each label in ``by``, and data-quality counts."""
@@ -104,6 +124,7 @@ def summary_text(report: Report, by: Sequence[str]) -> str:
             f"{'embodied share':28s} {100 * t['embodied_kgco2e'] / total:15.1f}%",
             f"{'unallocated (idle) share':28s} {100 * unalloc / total:15.1f}%",
         ]
+    lines += execution_idle_lines(report)
     cols = ["energy_kwh", "operational_kgco2e", "embodied_kgco2e", "total_kgco2e"]
     with pl.Config(
         tbl_rows=50,

@@ -20,11 +20,14 @@ use crate::timeline::DeviceAllocations;
 pub struct Metrics {
     pub duration_s: Kbn,
     pub uncovered_s: Kbn,
+    pub busy_s: Kbn,
+    pub execution_idle_s: Kbn,
     pub energy_kwh: Kbn,
     pub facility_energy_kwh: Kbn,
     pub operational_kg: Kbn,
     pub operational_market_kg: Kbn,
     pub embodied_kg: Kbn,
+    pub execution_idle_kwh: Kbn,
 }
 
 impl Metrics {
@@ -39,35 +42,48 @@ impl Metrics {
     fn add(&mut self, v: &PieceValues, time_weight: f64, weight: f64) {
         self.duration_s.add(v.duration_s * time_weight);
         self.uncovered_s.add(v.uncovered_s * time_weight);
+        self.busy_s.add(v.busy_s * time_weight);
+        self.execution_idle_s.add(v.execution_idle_s * time_weight);
         self.energy_kwh.add(v.energy_kwh * weight);
         self.facility_energy_kwh.add(v.facility_energy_kwh * weight);
         self.operational_kg.add(v.operational_kg * weight);
         self.operational_market_kg
             .add(v.operational_market_kg * weight);
         self.embodied_kg.add(v.embodied_kg * weight);
+        self.execution_idle_kwh.add(v.execution_idle_kwh * weight);
     }
 
-    fn columns_mut(&mut self) -> [&mut Kbn; 7] {
+    /// How many of the columns (first, in `columns` order) are time, not
+    /// weighted by an allocation's share.
+    const TIME_COLUMNS: usize = 4;
+
+    fn columns_mut(&mut self) -> [&mut Kbn; 10] {
         [
             &mut self.duration_s,
             &mut self.uncovered_s,
+            &mut self.busy_s,
+            &mut self.execution_idle_s,
             &mut self.energy_kwh,
             &mut self.facility_energy_kwh,
             &mut self.operational_kg,
             &mut self.operational_market_kg,
             &mut self.embodied_kg,
+            &mut self.execution_idle_kwh,
         ]
     }
 
-    fn columns(&self) -> [&Kbn; 7] {
+    fn columns(&self) -> [&Kbn; 10] {
         [
             &self.duration_s,
             &self.uncovered_s,
+            &self.busy_s,
+            &self.execution_idle_s,
             &self.energy_kwh,
             &self.facility_energy_kwh,
             &self.operational_kg,
             &self.operational_market_kg,
             &self.embodied_kg,
+            &self.execution_idle_kwh,
         ]
     }
 
@@ -87,10 +103,23 @@ impl Metrics {
         }
     }
 
+    /// Add `o`'s metric columns weighted by `w` (the time columns of a
+    /// dynamic-energy account are 0).
+    fn add_metrics_scaled(&mut self, o: &Metrics, w: f64) {
+        for (m, t) in self
+            .columns_mut()
+            .into_iter()
+            .zip(o.columns())
+            .skip(Self::TIME_COLUMNS)
+        {
+            m.add_sum(&t.scaled(w));
+        }
+    }
+
     /// Weight the metric columns by `share`; the time columns are an
     /// allocation's whole time (SPEC 9).
     fn weight_metrics(&mut self, share: f64) {
-        for m in self.columns_mut().into_iter().skip(2) {
+        for m in self.columns_mut().into_iter().skip(Self::TIME_COLUMNS) {
             *m = m.scaled(share);
         }
     }
@@ -113,6 +142,10 @@ struct Sweep {
     /// Every piece booked in a step with an active allocation, its metric
     /// columns weighted by the step's scale.
     totals: Metrics,
+    /// `attribution="utilization"`: the dynamic part of those pieces,
+    /// weighted by the step's `util_scale` (each allocation takes its
+    /// utilization times the difference).
+    dyn_totals: Metrics,
     /// The step of the last such piece.
     step: Option<usize>,
 }
@@ -121,41 +154,61 @@ impl Sweep {
     /// Move to `step`, opening and closing allocations on the way. Pieces
     /// come in time order, so this is a walk over the edges in between;
     /// only the leading uncovered span, booked last, jumps back (once).
-    fn move_to(&mut self, step: usize, allocs: &DeviceAllocations, accounts: &mut [Metrics]) {
+    fn move_to(&mut self, step: usize, allocs: &DeviceAllocations, books: &mut Books<'_>) {
         match self.step {
             Some(at) if at == step => return,
             Some(at) if at < step => {
                 for s in at + 1..=step {
                     for e in allocs.edges_at(s) {
-                        let m = &mut accounts[e.local as usize];
-                        if e.opens {
-                            m.sub_totals(&self.totals);
-                        } else {
-                            m.add_totals(&self.totals);
-                        }
+                        self.edge(e.local as usize, e.opens, books);
                     }
                 }
             }
             Some(at) => {
-                self.close_all(at, allocs, accounts);
-                self.open_all(step, allocs, accounts);
+                self.close_all(at, allocs, books);
+                self.open_all(step, allocs, books);
             }
-            None => self.open_all(step, allocs, accounts),
+            None => self.open_all(step, allocs, books),
         }
         self.step = Some(step);
     }
 
-    fn open_all(&self, step: usize, allocs: &DeviceAllocations, accounts: &mut [Metrics]) {
-        for l in allocs.active_at(step) {
-            accounts[l as usize].sub_totals(&self.totals);
+    /// An allocation opens (takes the totals off) or closes (adds them).
+    #[inline]
+    fn edge(&self, local: usize, opens: bool, books: &mut Books<'_>) {
+        let m = &mut books.shared[local];
+        let d = books.dynamic.get_mut(local);
+        if opens {
+            m.sub_totals(&self.totals);
+            if let Some(d) = d {
+                d.sub_totals(&self.dyn_totals);
+            }
+        } else {
+            m.add_totals(&self.totals);
+            if let Some(d) = d {
+                d.add_totals(&self.dyn_totals);
+            }
         }
     }
 
-    fn close_all(&self, step: usize, allocs: &DeviceAllocations, accounts: &mut [Metrics]) {
+    fn open_all(&self, step: usize, allocs: &DeviceAllocations, books: &mut Books<'_>) {
         for l in allocs.active_at(step) {
-            accounts[l as usize].add_totals(&self.totals);
+            self.edge(l as usize, true, books);
         }
     }
+
+    fn close_all(&self, step: usize, allocs: &DeviceAllocations, books: &mut Books<'_>) {
+        for l in allocs.active_at(step) {
+            self.edge(l as usize, false, books);
+        }
+    }
+}
+
+/// The allocations' running accounts a sweep updates: the shared part and,
+/// under `attribution="utilization"`, the dynamic part (else empty).
+struct Books<'a> {
+    shared: &'a mut [Metrics],
+    dynamic: &'a mut [Metrics],
 }
 
 /// The books of one device: its whole, each of its allocations, the rest,
@@ -168,6 +221,9 @@ pub struct DeviceAccounts {
     /// the books are closed (`close_books`); until then each holds the
     /// device's running totals at its closes minus those at its opens.
     pub allocations: Vec<Metrics>,
+    /// `attribution="utilization"`: each allocation's running account of
+    /// the dynamic energy (empty otherwise, and after `close_books`).
+    dynamic: Vec<Metrics>,
     pub grid: Vec<GridCell>,
     /// Made by the first piece booked while an allocation is active (boxed:
     /// the state of a million devices without stays small).
@@ -185,13 +241,17 @@ impl DeviceAccounts {
 
     /// Book one piece, in allocation step `step`: allocations get their
     /// share of the metrics and all of the piece's time (SPEC 9); the
-    /// unallocated bucket gets the leftover of both.
+    /// unallocated bucket gets the leftover of both. `dynamic`: under
+    /// `attribution="utilization"`, the fraction of the piece's energy
+    /// above the device's idle power, which goes to the active allocations
+    /// by utilization instead (when their utilizations sum above 0).
     pub fn book(
         &mut self,
         v: &PieceValues,
         allocs: &DeviceAllocations,
         step: usize,
         grid_step: u32,
+        dynamic: Option<f64>,
     ) {
         debug_assert!(!self.closed, "a piece booked after the books closed");
         self.device.add(v, 1.0, 1.0);
@@ -211,18 +271,40 @@ impl DeviceAccounts {
             }
         }
         let shares = allocs.steps.vals[step];
+        let split = match dynamic {
+            Some(f) if f > 0.0 && shares.active > 0 && shares.util_scale > 0.0 => {
+                Some(v.split_energy(f))
+            }
+            _ => None,
+        };
+        let (shared, dyn_part) = match &split {
+            Some((stat, dynamic)) => (stat, Some(dynamic)),
+            None => (v, None),
+        };
         if shares.active > 0 {
+            if dynamic.is_some() && self.dynamic.len() != self.allocations.len() {
+                self.dynamic = vec![Metrics::default(); self.allocations.len()];
+            }
             let sweep = self.sweep.get_or_insert_with(Box::default);
-            sweep.move_to(step, allocs, &mut self.allocations);
-            sweep.totals.add(v, 1.0, shares.scale);
+            let mut books = Books {
+                shared: &mut self.allocations,
+                dynamic: &mut self.dynamic,
+            };
+            sweep.move_to(step, allocs, &mut books);
+            sweep.totals.add(shared, 1.0, shares.scale);
+            if let Some(d) = dyn_part {
+                sweep.dyn_totals.add(d, 0.0, shares.util_scale);
+            }
         }
         if shares.leftover > 0.0 {
-            self.unallocated.add(v, shares.leftover, shares.leftover);
+            self.unallocated
+                .add(shared, shares.leftover, shares.leftover);
         }
     }
 
     /// After the last piece: close the allocations still open and weight
-    /// each by its share. Idempotent.
+    /// each by its share (and its dynamic energy by its utilization).
+    /// Idempotent.
     pub fn close_books(&mut self, allocs: &DeviceAllocations) {
         if self.closed {
             return;
@@ -230,11 +312,19 @@ impl DeviceAccounts {
         self.closed = true;
         if let Some(sweep) = self.sweep.take() {
             if let Some(at) = sweep.step {
-                sweep.close_all(at, allocs, &mut self.allocations);
+                let mut books = Books {
+                    shared: &mut self.allocations,
+                    dynamic: &mut self.dynamic,
+                };
+                sweep.close_all(at, allocs, &mut books);
             }
         }
         for (m, span) in self.allocations.iter_mut().zip(&allocs.spans) {
             m.weight_metrics(span.share);
+        }
+        let dynamic = std::mem::take(&mut self.dynamic);
+        for ((m, d), span) in self.allocations.iter_mut().zip(&dynamic).zip(&allocs.spans) {
+            m.add_metrics_scaled(d, span.util);
         }
     }
 

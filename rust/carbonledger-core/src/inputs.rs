@@ -56,6 +56,9 @@ pub struct Allocation {
     pub start: i64,
     pub end: i64,
     pub share: f64,
+    /// The allocation's utilization of its device (0..1), its weight in the
+    /// dynamic energy under `attribution="utilization"`; NaN otherwise.
+    pub utilization: f64,
 }
 
 #[derive(Debug)]
@@ -139,7 +142,7 @@ impl Fleet {
         allocations: Option<&Table>,
     ) -> Result<Self> {
         let mut p = Problems::default();
-        let fleet = Self::compile_all(devices, sites, intensity, allocations, &mut p);
+        let fleet = Self::compile_all(devices, sites, intensity, allocations, false, &mut p);
         p.first()?;
         fleet.ok_or_else(|| Error::internal("inputs compiled without a problem but no fleet"))
     }
@@ -154,13 +157,14 @@ impl Fleet {
         sites: &Table,
         intensity: &Table,
         allocations: Option<&Table>,
+        utilization_weights: bool,
         p: &mut Problems,
     ) -> Option<Self> {
         let sites = compile_sites(sites, p);
         let (device_ids, devs) = compile_devices(devices, &sites, p);
         let regions = sites.regions.as_ref().map(|(r, _)| r);
         let grid_rows = compile_grid_rows(intensity, regions, p);
-        let allocs = compile_allocations(allocations, device_ids.as_ref(), p);
+        let allocs = compile_allocations(allocations, device_ids.as_ref(), utilization_weights, p);
         let device_ids = device_ids?;
         if devs.len() != device_ids.len() {
             return None;
@@ -460,10 +464,12 @@ fn compile_grid_rows(
     grid_rows
 }
 
-/// The allocations on known devices with a valid span and share.
+/// The allocations on known devices with a valid span and share (and,
+/// with `utilization_weights`, a utilization in 0..1 each).
 fn compile_allocations(
     allocations: Option<&Table>,
     device_ids: Option<&KeyIndex>,
+    utilization_weights: bool,
     p: &mut Problems,
 ) -> Vec<Allocation> {
     let mut allocs = Vec::new();
@@ -480,6 +486,12 @@ fn compile_allocations(
         let share_col = a.optional("share");
         let share = opt_floats(a, "share", p);
         let share_nulls = share_col.and_then(|c| c.logical_nulls());
+        let util = if utilization_weights {
+            p.take(a.column("utilization", "a utilization (0..1) per allocation"))
+                .and_then(|c| p.take(floats(c, "allocations", "utilization")))
+        } else {
+            None
+        };
         if let (Some(dev), Some(s), Some(e), Some(device_ids)) = (&dev, &s, &e, &device_ids) {
             for row in 0..a.len() {
                 let Some(device) = dev[row] else { continue };
@@ -523,11 +535,27 @@ fn compile_allocations(
                     ));
                     continue;
                 }
+                let utilization = match &util {
+                    Some(u) if (0.0..=1.0).contains(&u[row]) => u[row],
+                    Some(u) => {
+                        p.note(bad(
+                            "allocations",
+                            "utilization",
+                            row,
+                            &id,
+                            Num(u[row]),
+                            "a utilization between 0 and 1 (attribution=\"utilization\")",
+                        ));
+                        continue;
+                    }
+                    None => f64::NAN,
+                };
                 allocs.push(Allocation {
                     device,
                     start,
                     end,
                     share: sh,
+                    utilization,
                 });
             }
         }

@@ -121,6 +121,34 @@ struct Pending {
     /// (a counter that stood still must not look like it went back).
     mean: f64,
     n: u32,
+    /// Running mean of the duplicates' known utilizations (NaN: none known).
+    util: f64,
+    util_n: u32,
+}
+
+impl Pending {
+    fn new(ts: i64, v: f64, util: f64) -> Self {
+        Self {
+            ts,
+            mean: v,
+            n: 1,
+            util,
+            util_n: u32::from(!util.is_nan()),
+        }
+    }
+
+    fn merge(&mut self, v: f64, util: f64) {
+        self.n += 1;
+        self.mean += (v - self.mean) / f64::from(self.n);
+        if !util.is_nan() {
+            self.util_n += 1;
+            self.util = if self.util_n == 1 {
+                util
+            } else {
+                self.util + (util - self.util) / f64::from(self.util_n)
+            };
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -161,11 +189,7 @@ impl DeviceState {
             };
             cur.add_energy(joules, hot.final_ts);
             self.prev = Some((hot.final_ts, hot.final_value));
-            self.pending = Some(Pending {
-                ts: hot.pending_ts,
-                mean: hot.pending_mean,
-                n: 1,
-            });
+            self.pending = Some(Pending::new(hot.pending_ts, hot.pending_mean, f64::NAN));
             self.stats.samples += u64::from(hot.taken);
             self.stats.last_ts = Some(hot.pending_ts);
         }
@@ -195,9 +219,11 @@ impl DeviceState {
         }
     }
 
-    /// Take one input row. `ts` is `None` for a null timestamp.
+    /// Take one input row. `ts` is `None` for a null timestamp; `util` is
+    /// the device's utilization (0..1) over the interval the sample ends,
+    /// NaN when unknown.
     #[inline]
-    pub fn push(&mut self, ctx: &DeviceCtx<'_>, ts: Option<i64>, v: f64) -> Result<()> {
+    pub fn push(&mut self, ctx: &DeviceCtx<'_>, ts: Option<i64>, v: f64, util: f64) -> Result<()> {
         self.stats.samples += 1;
         let ts = match ts {
             Some(t) if v.is_finite() && v >= 0.0 => t,
@@ -208,8 +234,7 @@ impl DeviceState {
         }
         match &mut self.pending {
             Some(p) if ts == p.ts => {
-                p.n += 1;
-                p.mean += (v - p.mean) / f64::from(p.n);
+                p.merge(v, util);
                 self.stats.duplicates += 1;
             }
             Some(p) if ts < p.ts => {
@@ -225,11 +250,11 @@ impl DeviceState {
             }
             Some(p) => {
                 let done = *p;
-                *p = Pending { ts, mean: v, n: 1 };
-                self.emit(ctx, done.ts, done.mean)?;
+                *p = Pending::new(ts, v, util);
+                self.emit(ctx, done.ts, done.mean, done.util)?;
             }
             None => {
-                self.pending = Some(Pending { ts, mean: v, n: 1 });
+                self.pending = Some(Pending::new(ts, v, util));
                 self.stats.first_ts = Some(ts);
             }
         }
@@ -260,15 +285,24 @@ impl DeviceState {
         Ok(())
     }
 
-    fn emit(&mut self, ctx: &DeviceCtx<'_>, t: i64, v: f64) -> Result<()> {
+    /// A point became final: integrate the segment it ends. Its
+    /// utilization describes that segment (tools report utilization over
+    /// the sampling period that ends at the sample).
+    fn emit(&mut self, ctx: &DeviceCtx<'_>, t: i64, v: f64, util: f64) -> Result<()> {
         let prev = self.prev.replace((t, v));
         match prev {
-            Some((t0, v0)) => self.segment(ctx, t0, v0, t, v),
+            Some((t0, v0)) => self.segment(ctx, (t0, v0), (t, v), util),
             None => Ok(()),
         }
     }
 
-    fn segment(&mut self, ctx: &DeviceCtx<'_>, t0: i64, v0: f64, t1: i64, v1: f64) -> Result<()> {
+    fn segment(
+        &mut self,
+        ctx: &DeviceCtx<'_>,
+        (t0, v0): (i64, f64),
+        (t1, v1): (i64, f64),
+        util: f64,
+    ) -> Result<()> {
         let (p0, p1) = ctx.clip;
         let in_period = t0 < p1 && t1 > p0;
         let shape = if t1 - t0 > ctx.opts.max_gap_ns {
@@ -309,7 +343,12 @@ impl DeviceState {
         if a >= b {
             return Ok(());
         }
-        let seg = Segment { t0, t1, shape };
+        let seg = Segment {
+            t0,
+            t1,
+            shape,
+            util,
+        };
         let cur = match &mut self.main {
             Some(c) => c,
             None => {
@@ -324,12 +363,13 @@ impl DeviceState {
     /// before the first and after the last point inside `[p0, p1)`.
     pub fn finish(&mut self, ctx: &DeviceCtx<'_>, p0: i64, p1: i64) -> Result<()> {
         if let Some(p) = self.pending.take() {
-            self.emit(ctx, p.ts, p.mean)?;
+            self.emit(ctx, p.ts, p.mean, p.util)?;
         }
         let gap = Segment {
             t0: p0,
             t1: p1,
             shape: Shape::Uncovered,
+            util: f64::NAN,
         };
         match self.main.take() {
             Some(mut cur) => {

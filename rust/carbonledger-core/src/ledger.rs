@@ -8,8 +8,8 @@ use crate::error::{Error, Result};
 use crate::ids::KeyIndex;
 use crate::inputs::Device;
 use crate::kbn::Kbn;
-use crate::options::{GapFill, Options};
-use crate::price::price;
+use crate::options::{Attribution, GapFill, Options};
+use crate::price::{price, J_PER_KWH};
 use crate::timeline::{DeviceAllocations, RegionGrid};
 
 /// Everything a device's state machine reads, shared and immutable.
@@ -58,6 +58,9 @@ pub struct Segment {
     pub t0: i64,
     pub t1: i64,
     pub shape: Shape,
+    /// The device's utilization over the segment (0..1), as reported with
+    /// the sample that ends it; NaN when unknown.
+    pub util: f64,
 }
 
 impl Segment {
@@ -96,6 +99,11 @@ pub struct Cursor {
     piece_end: i64,
     energy: Kbn,
     uncovered_ns: i64,
+    /// Covered time of the piece with known utilization: at or above the
+    /// execution-idle threshold, below it, and the energy of the latter.
+    busy_ns: i64,
+    idle_ns: i64,
+    idle_energy: Kbn,
     ai: usize,
     gi: usize,
     in_window: bool,
@@ -109,6 +117,9 @@ impl Cursor {
             piece_end: t,
             energy: Kbn::default(),
             uncovered_ns: 0,
+            busy_ns: 0,
+            idle_ns: 0,
+            idle_energy: Kbn::default(),
             ai: ctx.allocs.steps.locate(t),
             gi: ctx.grid.steps.locate(t),
             in_window: false,
@@ -159,7 +170,7 @@ impl Cursor {
     /// Price the piece so far and book it.
     pub fn close(&mut self, ctx: &DeviceCtx<'_>, acc: &mut DeviceAccounts) {
         if self.pos > self.piece_start {
-            let v = price(
+            let mut v = price(
                 self.energy.value(),
                 self.pos - self.piece_start,
                 self.uncovered_ns,
@@ -167,11 +178,56 @@ impl Cursor {
                 ctx.grid.steps.vals[self.gi],
                 self.in_window,
             );
-            acc.book(&v, ctx.allocs, self.ai, self.gi as u32);
+            if self.busy_ns | self.idle_ns != 0 {
+                v.busy_s = self.busy_ns as f64 / 1e9;
+                v.execution_idle_s = self.idle_ns as f64 / 1e9;
+                v.execution_idle_kwh = self.idle_energy.value() / J_PER_KWH;
+            }
+            let dynamic = self.dynamic_fraction(ctx);
+            acc.book(&v, ctx.allocs, self.ai, self.gi as u32, dynamic);
         }
         self.piece_start = self.pos;
         self.energy = Kbn::default();
         self.uncovered_ns = 0;
+        self.busy_ns = 0;
+        self.idle_ns = 0;
+        self.idle_energy = Kbn::default();
+    }
+
+    /// `attribution="utilization"`: the fraction of the piece's energy
+    /// above the device's idle power over its measured (or idle-filled)
+    /// time; `None` under `attribution="share"`.
+    fn dynamic_fraction(&self, ctx: &DeviceCtx<'_>) -> Option<f64> {
+        if ctx.opts.attribution != Attribution::Utilization {
+            return None;
+        }
+        let idle_w = ctx.device.idle_w?;
+        let energy = self.energy.value();
+        if energy <= 0.0 {
+            return Some(0.0);
+        }
+        let mut powered_ns = self.pos - self.piece_start - self.uncovered_ns;
+        if ctx.opts.gap_fill == GapFill::Idle {
+            powered_ns += self.uncovered_ns;
+        }
+        let idle_j = idle_w * (powered_ns as f64 / 1e9);
+        Some(((energy - idle_j) / energy).clamp(0.0, 1.0))
+    }
+
+    /// Book `energy_j`, measured over `[x, y)` of `seg`, as busy or
+    /// execution-idle when the segment's utilization is known.
+    #[inline]
+    fn add_measured(&mut self, ctx: &DeviceCtx<'_>, seg: &Segment, x: i64, y: i64, energy_j: f64) {
+        self.energy.add(energy_j);
+        if seg.util.is_nan() {
+            return;
+        }
+        if seg.util < ctx.opts.execution_idle_below {
+            self.idle_ns += y - x;
+            self.idle_energy.add(energy_j);
+        } else {
+            self.busy_ns += y - x;
+        }
     }
 
     /// Integrate `seg` over `[a, b)`, where `a` is the current position.
@@ -186,7 +242,7 @@ impl Cursor {
     ) -> Result<()> {
         debug_assert_eq!(a, self.pos);
         if b <= self.piece_end && seg.shape != Shape::Uncovered {
-            self.energy.add(seg.energy(a, b));
+            self.add_measured(ctx, seg, a, b, seg.energy(a, b));
             self.pos = b;
             return Ok(());
         }
@@ -223,7 +279,7 @@ impl Cursor {
                     self.energy.add(w * ((y - x) as f64 / 1e9));
                 }
             } else {
-                self.energy.add(seg.energy(x, y));
+                self.add_measured(ctx, seg, x, y, seg.energy(x, y));
             }
             x = y;
             self.pos = x;
@@ -245,6 +301,7 @@ mod tests {
                 p0: 100.0,
                 p1: 300.0,
             },
+            util: f64::NAN,
         };
         assert_eq!(s.energy(0, 10_000_000_000), 2000.0);
         assert_eq!(s.energy(5_000_000_000, 10_000_000_000), 1250.0);

@@ -32,7 +32,7 @@ pub mod timeline;
 pub mod validate;
 
 pub use error::{Error, ErrorKind, Problems, Result};
-pub use options::{Choice, GapFill, Interpolation, OnInvalid, Options, Overlap};
+pub use options::{Attribution, Choice, GapFill, Interpolation, OnInvalid, Options, Overlap};
 pub use plan::Plan;
 pub use read_parquet::{decode, ParquetBatches, ParquetScan};
 pub use report::Output;

@@ -13,7 +13,7 @@ use crate::error::{Error, Problems, Result};
 use crate::ids::KeyIndex;
 use crate::inputs::Fleet;
 use crate::ledger::DeviceCtx;
-use crate::options::{Options, Overlap};
+use crate::options::{Attribution, Options, Overlap};
 use crate::report::{EchoedInputs, ALLOCATION_OUTPUT_COLUMNS};
 use crate::schema::{closest_column, fmt_ts, is_time_type, mapping_hint, missing_column, ERA_NS};
 use crate::stream::Inputs;
@@ -37,6 +37,8 @@ pub struct Plan {
     pub(crate) opts: Options,
     /// Each power source's value column, in order.
     pub(crate) kinds: Vec<ValueKind>,
+    /// Each power source's utilization column, if it has one.
+    pub(crate) utilization: Vec<Option<Utilization>>,
     /// The input columns the result tables repeat.
     pub(crate) echoed: EchoedInputs,
 }
@@ -67,6 +69,7 @@ impl Plan {
             inputs.sites,
             inputs.intensity,
             inputs.allocations,
+            opts.attribution == Attribution::Utilization,
             p,
         )?;
         let echoed = echo_inputs(inputs, p);
@@ -74,8 +77,15 @@ impl Plan {
             .iter()
             .map(|s| p.take(power_value_kind(s, &fleet.device_ids)))
             .collect();
+        let utilization: Vec<Option<Option<Utilization>>> = power_schemas
+            .iter()
+            .map(|s| p.take(power_utilization(s)))
+            .collect();
         let grids = build_grids(&fleet);
         let (allocs, over) = build_allocations(fleet.devices.len(), &fleet.allocations);
+        if opts.attribution == Attribution::Utilization {
+            check_idle_power(&fleet, &allocs, p);
+        }
         let mut region_used = vec![false; fleet.regions.len()];
         for d in &fleet.devices {
             // A device whose site was bad holds a placeholder region.
@@ -90,6 +100,7 @@ impl Plan {
             }
         }
         let kinds = kinds.into_iter().collect::<Option<Vec<_>>>()?;
+        let utilization = utilization.into_iter().collect::<Option<Vec<_>>>()?;
         let echoed = echoed?;
         if p.list.len() + p.more > before {
             return None;
@@ -102,6 +113,7 @@ impl Plan {
             region_used,
             opts,
             kinds,
+            utilization,
             echoed,
         })
     }
@@ -222,7 +234,70 @@ fn check_options(opts: &Options, p: &mut Problems) -> Option<(i64, i64)> {
             "argument 'max_gap': negative; expected a duration >= 0",
         ));
     }
+    let below = opts.execution_idle_below;
+    if !((0.0..=1.0).contains(&below)) {
+        p.note(Error::input(format!(
+            "argument 'execution_idle_below': got {below}; expected a utilization threshold between 0 and 1 (e.g. 0.05 for 5%)"
+        )));
+    }
     period
+}
+
+/// `attribution="utilization"` splits energy at each device's idle power:
+/// every device with an allocation needs `idle_power_w`.
+fn check_idle_power(fleet: &Fleet, allocs: &[DeviceAllocations], p: &mut Problems) {
+    for (i, (d, a)) in fleet.devices.iter().zip(allocs).enumerate() {
+        if d.idle_w.is_none() && !a.rows.is_empty() {
+            p.note(Error::input(format!(
+                "table 'devices', column 'idle_power_w': null for device_id {}; attribution=\"utilization\" needs it for every device with allocations (the power up to it is shared by share, the power above it by utilization)",
+                fleet.device_ids.name(i)
+            )));
+        }
+    }
+}
+
+/// A power source's utilization column: its name and the factor that
+/// turns its values into a fraction of 0..1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Utilization {
+    pub column: &'static str,
+    pub scale: f64,
+}
+
+impl Plan {
+    /// Whether any power source reports utilization (the result tables
+    /// then carry the execution-idle columns).
+    pub fn has_utilization(&self) -> bool {
+        self.utilization.iter().any(Option::is_some)
+    }
+}
+
+/// The utilization column of a power source, if any: `utilization` (a
+/// fraction, 0..1) or `utilization_pct` (percent, 0..100), numeric.
+pub fn power_utilization(schema: &Schema) -> Result<Option<Utilization>> {
+    let found: Vec<Utilization> = [("utilization", 1.0), ("utilization_pct", 0.01)]
+        .into_iter()
+        .filter(|(name, _)| schema.field_with_name(name).is_ok())
+        .map(|(column, scale)| Utilization { column, scale })
+        .collect();
+    match found.as_slice() {
+        [] => Ok(None),
+        [u] => {
+            let f = schema.field_with_name(u.column).expect("found above");
+            if f.data_type().is_numeric() {
+                Ok(Some(*u))
+            } else {
+                Err(Error::schema(format!(
+                    "table 'power', column '{}': expected a numeric column, found type {}",
+                    u.column,
+                    f.data_type()
+                )))
+            }
+        }
+        _ => Err(Error::schema(
+            "table 'power': has both 'utilization' (fraction 0..1) and 'utilization_pct' (percent); expected at most one of them",
+        )),
+    }
 }
 
 /// Which value column the power table carries.

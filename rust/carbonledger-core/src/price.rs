@@ -19,6 +19,14 @@ pub struct PieceValues {
     pub operational_kg: f64,
     pub operational_market_kg: f64,
     pub embodied_kg: f64,
+    /// Covered time whose utilization was at or above the execution-idle
+    /// threshold (0 when the samples carry no utilization).
+    pub busy_s: f64,
+    /// Covered time whose utilization was below the threshold: the device
+    /// was held but did nothing ("execution-idle").
+    pub execution_idle_s: f64,
+    /// The energy of that execution-idle time.
+    pub execution_idle_kwh: f64,
 }
 
 impl PieceValues {
@@ -32,6 +40,39 @@ impl PieceValues {
         self.operational_kg += o.operational_kg;
         self.operational_market_kg += o.operational_market_kg;
         self.embodied_kg += o.embodied_kg;
+        self.busy_s += o.busy_s;
+        self.execution_idle_s += o.execution_idle_s;
+        self.execution_idle_kwh += o.execution_idle_kwh;
+    }
+}
+
+impl PieceValues {
+    /// The piece as (static, dynamic) parts: fraction `f` of its energy and
+    /// of what is priced with it (operational carbon, execution-idle
+    /// energy) is dynamic; time and embodied carbon are all static. The
+    /// parts add up to the whole (the static part is the remainder).
+    pub fn split_energy(&self, f: f64) -> (PieceValues, PieceValues) {
+        let dynamic = PieceValues {
+            duration_s: 0.0,
+            uncovered_s: 0.0,
+            energy_kwh: self.energy_kwh * f,
+            facility_energy_kwh: self.facility_energy_kwh * f,
+            operational_kg: self.operational_kg * f,
+            operational_market_kg: self.operational_market_kg * f,
+            embodied_kg: 0.0,
+            busy_s: 0.0,
+            execution_idle_s: 0.0,
+            execution_idle_kwh: self.execution_idle_kwh * f,
+        };
+        let stat = PieceValues {
+            energy_kwh: self.energy_kwh - dynamic.energy_kwh,
+            facility_energy_kwh: self.facility_energy_kwh - dynamic.facility_energy_kwh,
+            operational_kg: self.operational_kg - dynamic.operational_kg,
+            operational_market_kg: self.operational_market_kg - dynamic.operational_market_kg,
+            execution_idle_kwh: self.execution_idle_kwh - dynamic.execution_idle_kwh,
+            ..*self
+        };
+        (stat, dynamic)
     }
 }
 
@@ -63,5 +104,8 @@ pub fn price(
         operational_kg: energy_j * u * c / J_G_PER_KWH_KG,
         operational_market_kg: energy_j * u * (1.0 - f) * r / J_G_PER_KWH_KG,
         embodied_kg,
+        busy_s: 0.0,
+        execution_idle_s: 0.0,
+        execution_idle_kwh: 0.0,
     }
 }

@@ -38,7 +38,16 @@ use parquet::file::reader::{ChunkReader, Length};
 use crate::error::{panic_message, Error, Result};
 
 /// The power columns (SPEC 2), in the order the engine's schema lists them.
-const POWER_COLUMNS: [&str; 4] = ["device_id", "ts", "power_w", "energy_j"];
+/// The columns the engine reads (the value column and, when the samples
+/// carry it, utilization); the others are not decoded.
+const POWER_COLUMNS: [&str; 6] = [
+    "device_id",
+    "ts",
+    "power_w",
+    "energy_j",
+    "utilization",
+    "utilization_pct",
+];
 const VALUE_COLUMNS: [&str; 2] = ["power_w", "energy_j"];
 /// Decoded rows a row group's channel may hold ahead of the consumer: a
 /// whole row group of the common size (2^20 rows, about 20 MB of power

@@ -45,7 +45,7 @@ pub struct Output {
 
 /// The output columns of `allocations` after its input columns (an input
 /// column of one of these names is a schema error).
-pub const ALLOCATION_OUTPUT_COLUMNS: [&str; 8] = [
+pub const ALLOCATION_OUTPUT_COLUMNS: [&str; 11] = [
     "duration_s",
     "uncovered_s",
     METRIC_COLUMNS[0],
@@ -54,6 +54,9 @@ pub const ALLOCATION_OUTPUT_COLUMNS: [&str; 8] = [
     METRIC_COLUMNS[3],
     METRIC_COLUMNS[4],
     METRIC_COLUMNS[5],
+    EXECUTION_IDLE_COLUMNS[0],
+    EXECUTION_IDLE_COLUMNS[1],
+    EXECUTION_IDLE_COLUMNS[2],
 ];
 
 /// The input columns the result tables repeat (SPEC 9).
@@ -104,11 +107,17 @@ fn metric_values(m: &Metrics) -> [f64; 6] {
     ]
 }
 
-/// Columns `[lead..., duration_s?, uncovered_s, metrics...]` for a list of
-/// accounts.
+/// The columns that follow the metrics when the power samples carry
+/// utilization: covered time at or above the execution-idle threshold,
+/// below it, and the energy of the latter.
+pub const EXECUTION_IDLE_COLUMNS: [&str; 3] = ["busy_s", "execution_idle_s", "execution_idle_kwh"];
+
+/// Columns `[lead..., duration_s?, uncovered_s, metrics..., execution-idle?]`
+/// for a list of accounts.
 fn metric_batch(
     accounts: &[&Metrics],
     with_duration: bool,
+    execution_idle: bool,
     mut lead: Vec<(FieldRef, ArrayRef)>,
 ) -> RecordBatch {
     let field = |name: &str| Arc::new(Field::new(name, DataType::Float64, false));
@@ -133,6 +142,19 @@ fn metric_batch(
     }
     for (name, column) in METRIC_COLUMNS.iter().zip(columns) {
         lead.push((field(name), f64_col(column)));
+    }
+    if execution_idle {
+        let getters: [fn(&Metrics) -> f64; 3] = [
+            |m| m.busy_s.value(),
+            |m| m.execution_idle_s.value(),
+            |m| m.execution_idle_kwh.value(),
+        ];
+        for (name, get) in EXECUTION_IDLE_COLUMNS.iter().zip(getters) {
+            lead.push((
+                field(name),
+                f64_col(accounts.iter().map(|m| get(m)).collect()),
+            ));
+        }
     }
     let (fields, cols): (Vec<FieldRef>, Vec<ArrayRef>) = lead.into_iter().unzip();
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("columns have equal lengths")
@@ -195,7 +217,7 @@ fn grid_batch(states: &[DeviceState], g: &GridContext<'_>) -> RecordBatch {
         ),
     ];
     let lead = lead.into_iter().map(|(f, c)| (Arc::new(f), c)).collect();
-    metric_batch(&accounts, true, lead)
+    metric_batch(&accounts, true, false, lead)
 }
 
 /// Every number of a result is finite: the bounds on the inputs
@@ -231,6 +253,7 @@ pub fn build(
     allocs: &[DeviceAllocations],
     echoed: &EchoedInputs,
     grid: &GridContext<'_>,
+    execution_idle: bool,
 ) -> Output {
     let n_allocations = echoed.allocations.num_rows();
     let empty = Metrics::default();
@@ -242,9 +265,14 @@ pub fn build(
             by_row[row as usize] = &st.acc.allocations[local];
         }
     }
-    let allocations = metric_batch(&by_row, true, echoed.allocation_columns());
+    let allocations = metric_batch(&by_row, true, execution_idle, echoed.allocation_columns());
     let unalloc: Vec<&Metrics> = states.iter().map(|s| &s.acc.unallocated).collect();
-    let unallocated = metric_batch(&unalloc, true, vec![echoed.device_id.clone()]);
+    let unallocated = metric_batch(
+        &unalloc,
+        true,
+        execution_idle,
+        vec![echoed.device_id.clone()],
+    );
 
     let u64_col = |f: fn(&DeviceState) -> u64| -> ArrayRef {
         Arc::new(UInt64Array::from(states.iter().map(f).collect::<Vec<_>>()))
@@ -293,7 +321,7 @@ pub fn build(
     ];
     lead.extend(stats.into_iter().map(|(f, c)| (Arc::new(f), c)));
     let dev: Vec<&Metrics> = states.iter().map(|s| &s.acc.device).collect();
-    let devices = metric_batch(&dev, false, lead);
+    let devices = metric_batch(&dev, false, execution_idle, lead);
     Output {
         allocations,
         unallocated,

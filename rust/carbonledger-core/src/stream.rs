@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use crate::error::{earliest, Error, ErrorKind, Result};
 use crate::integrate::{DeviceState, Hot, COUNTER, HOLD, LINEAR};
 use crate::options::Options;
-pub use crate::plan::{power_value_kind, Plan, ValueKind};
+pub use crate::plan::{power_utilization, power_value_kind, Plan, Utilization, ValueKind};
 use crate::report::{self, Output};
 use crate::schema::{floats, fmt_ts, required, times, times_unchecked, Table, ERA_NS};
 
@@ -80,8 +80,8 @@ impl Devices for Keyed<'_> {
     }
 }
 
-/// A sample held for sorting: (timestamp or null, value).
-type HeldSample = (Option<i64>, f64);
+/// A sample held for sorting: (timestamp or null, value, utilization or NaN).
+type HeldSample = (Option<i64>, f64, f64);
 
 /// The small input tables.
 #[derive(Debug)]
@@ -99,6 +99,8 @@ pub struct Engine {
     plan: Plan,
     /// The current source's value column.
     kind: ValueKind,
+    /// The current source's utilization column, if it has one.
+    util: Option<Utilization>,
     states: Vec<DeviceState>,
     /// The common-case part of each device's state (`Hot::OFF` when idle).
     hot: Vec<Hot>,
@@ -135,6 +137,7 @@ impl Engine {
         let n_dev = plan.fleet.devices.len();
         Ok(Self {
             kind,
+            util: plan.utilization.first().copied().flatten(),
             states: plan
                 .allocs
                 .iter()
@@ -155,6 +158,7 @@ impl Engine {
     /// source passes the general path, which checks the device's kind.
     pub fn begin_source(&mut self, schema: &Schema) -> Result<()> {
         let kind = power_value_kind(schema, &self.plan.fleet.device_ids)?;
+        self.util = power_utilization(schema)?;
         let counters = self.kind == ValueKind::EnergyJ;
         for (st, h) in self.states.iter_mut().zip(self.hot.iter_mut()) {
             st.settle(h, counters);
@@ -196,6 +200,10 @@ impl Engine {
             "power",
             col,
         )?;
+        let utils = match self.util {
+            Some(u) => Some((u, utilizations(batch, u)?)),
+            None => None,
+        };
         let Self {
             plan,
             kind,
@@ -205,13 +213,14 @@ impl Engine {
             pool,
             rows,
             lut,
+            ..
         } = self;
         let device_ids = &plan.fleet.device_ids;
         let (of, name) = ("devices.device_id", "device_id");
         rows.clear();
-        let keyed = match held {
-            Some(_) => None,
-            None => device_ids.dictionary_lut(ids, "power", name, of, lut)?,
+        let keyed = match (&held, &utils) {
+            (None, None) => device_ids.dictionary_lut(ids, "power", name, of, lut)?,
+            _ => None,
         };
         if keyed.is_none() {
             pool.install(|| device_ids.resolve_parallel(ids, "power", name, of, rows))?;
@@ -221,9 +230,21 @@ impl Engine {
             for (r, &d) in rows.iter().enumerate() {
                 let d = d as usize;
                 claim_kind(&mut states[d], *kind, || device_ids.name(d))?;
-                held[d].push((ts.get(r), vals[r]));
+                let u = match &utils {
+                    Some((util, values)) => checked_utilization(*util, values[r], r, d, &ts, plan)?,
+                    None => f64::NAN,
+                };
+                held[d].push((ts.get(r), vals[r], u));
             }
             return Ok(());
+        }
+        if let Some((util, mut values)) = utils {
+            for (r, (v, &d)) in values.iter_mut().zip(rows.iter()).enumerate() {
+                *v = checked_utilization(util, *v, r, d as usize, &ts, plan)?;
+            }
+            return feed_with_utilization(
+                plan, *kind, states, hot, rows, &ts.values, &vals, &values,
+            );
         }
 
         // Null timestamps were rejected by `read_window`.
@@ -276,8 +297,8 @@ impl Engine {
                     .map(|(i, (st, samples))| {
                         samples.sort_by_key(|s| s.0.unwrap_or(i64::MIN));
                         let ctx = plan.ctx(i, st.kind == Some(ValueKind::EnergyJ));
-                        for &(t, v) in samples.iter() {
-                            st.push(&ctx, t, v)?;
+                        for &(t, v, u) in samples.iter() {
+                            st.push(&ctx, t, v, u)?;
                         }
                         Ok(())
                     })
@@ -321,10 +342,85 @@ impl Engine {
                 devices: &plan.fleet.devices,
                 period: (p0, p1),
             },
+            plan.has_utilization(),
         );
         report::check_finite(&out)?;
         Ok(out)
     }
+}
+
+/// A batch whose samples carry utilization, on the calling thread and
+/// through the general state machine only: the hot runs integrate energy
+/// without looking at utilization. Slower than the hot path, exact all the
+/// same.
+#[allow(clippy::too_many_arguments)]
+fn feed_with_utilization(
+    plan: &Plan,
+    kind: ValueKind,
+    states: &mut [DeviceState],
+    hot: &mut [Hot],
+    rows: &[u32],
+    ts: &[i64],
+    vals: &[f64],
+    utils: &[f64],
+) -> Result<()> {
+    let counters = kind == ValueKind::EnergyJ;
+    for (r, &d) in rows.iter().enumerate() {
+        let d = d as usize;
+        let st = &mut states[d];
+        claim_kind(st, kind, || plan.fleet.device_ids.name(d))?;
+        let ctx = plan.ctx(d, counters);
+        st.settle(&mut hot[d], counters);
+        st.push(&ctx, Some(ts[r]), vals[r], utils[r])?;
+    }
+    Ok(())
+}
+
+/// The batch's utilization column, scaled to fractions (NaN where null),
+/// not yet checked.
+fn utilizations(batch: &RecordBatch, u: Utilization) -> Result<Vec<f64>> {
+    let col = required(batch, "power", u.column, "a numeric column")?;
+    Ok(floats(col, "power", u.column)?
+        .iter()
+        .map(|&x| x * u.scale)
+        .collect())
+}
+
+/// Row `r`'s utilization (a fraction, NaN when unknown) of device `d`. A
+/// value outside 0..1 is an input error: most likely a percentage in the
+/// fraction column, which would make every sample look busy.
+fn checked_utilization(
+    u: Utilization,
+    f: f64,
+    r: usize,
+    d: usize,
+    ts: &crate::schema::Times<'_>,
+    plan: &Plan,
+) -> Result<f64> {
+    // Tolerate rounding just past the ends (e.g. 100.00000001 %).
+    if f.is_nan() || (-1e-9..=1.0 + 1e-9).contains(&f) {
+        return Ok(f.clamp(0.0, 1.0));
+    }
+    let x = f / u.scale;
+    let (expected, hint) = if u.scale == 1.0 {
+        let hint = if (0.0..=100.0).contains(&x) {
+            "; it looks like a percentage: name the column 'utilization_pct' (or divide by 100)"
+        } else {
+            ""
+        };
+        ("a fraction between 0 and 1", hint)
+    } else {
+        ("a percentage between 0 and 100", "")
+    };
+    let at = ts.get(r).map_or_else(|| "a null time".to_string(), fmt_ts);
+    Err(Error::new(
+        ErrorKind::InvalidSample,
+        format!(
+            "table 'power', column '{}': value {x} for device_id {} at {at}; expected {expected}{hint}",
+            u.column,
+            plan.fleet.device_ids.name(d)
+        ),
+    ))
 }
 
 /// SPEC 8 (v1.1): with an explicit period only rows whose `ts` lies in
@@ -508,7 +604,7 @@ impl Walker<'_> {
         claim_kind(st, self.kind, || self.plan.fleet.device_ids.name(i))?;
         let ctx = self.plan.ctx(i, self.kind == ValueKind::EnergyJ);
         st.settle(hot, ctx.counters);
-        st.push(&ctx, Some(t), v)?;
+        st.push(&ctx, Some(t), v, f64::NAN)?;
         *hot = st.arm(&ctx);
         Ok(())
     }

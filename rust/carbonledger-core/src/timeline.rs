@@ -197,6 +197,10 @@ pub struct StepShares {
     pub scale: f64,
     /// `1 - sum(shares)`, at least 0: what goes to the unallocated bucket.
     pub leftover: f64,
+    /// `1 / sum(utilizations)` of the active allocations, the weight of
+    /// their dynamic energy under `attribution="utilization"`; 0 when they
+    /// sum to 0 (or carry none): then the dynamic energy goes by share.
+    pub util_scale: f64,
 }
 
 impl StepShares {
@@ -205,6 +209,7 @@ impl StepShares {
         active: 0,
         scale: 1.0,
         leftover: 1.0,
+        util_scale: 0.0,
     };
 }
 
@@ -213,6 +218,8 @@ impl StepShares {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Span {
     pub share: f64,
+    /// The allocation's utilization under `attribution="utilization"`, else 0.
+    pub util: f64,
     pub first: u32,
     pub end: u32,
 }
@@ -299,23 +306,31 @@ fn fixed_share(share: f64) -> i128 {
     (share * (SHARE_ONE as f64)).round() as i128
 }
 
-/// How a step with shares summing to `sum` (fixed point) is shared.
-fn step_shares(active: u32, sum: i128) -> StepShares {
+/// How a step with shares summing to `sum` and utilizations to
+/// `util_sum` (both fixed point) is shared.
+fn step_shares(active: u32, sum: i128, util_sum: i128) -> StepShares {
     if active == 0 {
         return StepShares::IDLE;
     }
     let one = SHARE_ONE as f64;
+    let util_scale = if util_sum > 0 {
+        one / util_sum as f64
+    } else {
+        0.0
+    };
     if sum > SHARE_ONE {
         StepShares {
             active,
             scale: one / sum as f64,
             leftover: 0.0,
+            util_scale,
         }
     } else {
         StepShares {
             active,
             scale: 1.0,
             leftover: (SHARE_ONE - sum) as f64 / one,
+            util_scale,
         }
     }
 }
@@ -355,6 +370,12 @@ fn device_allocations(
             let a = &allocations[r as usize];
             Span {
                 share: a.share,
+                // 0 without weights: `close_books` uses it only with them.
+                util: if a.utilization.is_nan() {
+                    0.0
+                } else {
+                    a.utilization
+                },
                 first: step_of(&times, a.start),
                 end: step_of(&times, a.end),
             }
@@ -391,20 +412,24 @@ fn device_allocations(
         vals: Vec::with_capacity(n_steps),
     };
     steps.push(i64::MIN, StepShares::IDLE);
-    let (mut active, mut sum) = (0u32, 0i128);
+    let (mut active, mut sum, mut util_sum) = (0u32, 0i128, 0i128);
     for (k, &t) in times.iter().enumerate() {
         let step = k + 1;
         for e in &edges[edge_at[step] as usize..edge_at[step + 1] as usize] {
-            let share = fixed_share(spans[e.local as usize].share);
+            let span = &spans[e.local as usize];
+            let share = fixed_share(span.share);
+            let util = fixed_share(span.util);
             if e.opens {
                 active += 1;
                 sum += share;
+                util_sum += util;
             } else {
                 active -= 1;
                 sum -= share;
+                util_sum -= util;
             }
         }
-        let shares = step_shares(active, sum);
+        let shares = step_shares(active, sum, util_sum);
         if sum > SHARE_ONE {
             let sum = sum as f64 / SHARE_ONE as f64;
             if sum > 1.0 + SHARE_TOLERANCE {
@@ -506,12 +531,14 @@ mod tests {
                 start: 0,
                 end: 10,
                 share: 0.5,
+                utilization: f64::NAN,
             },
             Allocation {
                 device: 0,
                 start: 5,
                 end: 15,
                 share: 0.5,
+                utilization: f64::NAN,
             },
         ];
         let (t, over) = build_allocations(1, &a);
@@ -528,11 +555,13 @@ mod tests {
             vec![
                 Span {
                     share: 0.5,
+                    util: 0.0,
                     first: 1,
                     end: 3
                 },
                 Span {
                     share: 0.5,
+                    util: 0.0,
                     first: 2,
                     end: 4
                 }
@@ -558,6 +587,7 @@ mod tests {
                 start: i,
                 end: 100 - i,
                 share: 0.1,
+                utilization: f64::NAN,
             })
             .collect();
         let (t, over) = build_allocations(1, &a);
@@ -576,6 +606,7 @@ mod tests {
                 start: i * 10,
                 end: 100,
                 share: 0.5,
+                utilization: f64::NAN,
             })
             .collect();
         let (t, over) = build_allocations(1, &a);

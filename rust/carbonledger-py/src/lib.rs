@@ -7,8 +7,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use carbonledger_core::{
-    Choice, Error, ErrorKind, GapFill, Inputs, Interpolation, OnInvalid, Options, Output, Overlap,
-    Problems, Table,
+    Attribution, Choice, Error, ErrorKind, GapFill, Inputs, Interpolation, OnInvalid, Options,
+    Output, Overlap, Problems, Table,
 };
 
 mod errors;
@@ -41,6 +41,8 @@ fn parse_options(
     sort: bool,
     threads: Option<usize>,
     max_power_w: f64,
+    execution_idle_below: f64,
+    attribution: &str,
 ) -> PyResult<Options> {
     let opts = || -> carbonledger_core::Result<Options> {
         Ok(Options {
@@ -53,6 +55,8 @@ fn parse_options(
             sort,
             threads,
             max_power_w,
+            execution_idle_below,
+            attribution: Attribution::parse(attribution)?,
             ..Options::default()
         })
     };
@@ -72,7 +76,7 @@ type Accounted = (PyTable, PyTable, PyTable, PyTable, (i64, i64));
     power, devices, sites, intensity, allocations=None, *,
     period=None, interpolation="linear", max_gap_ns=300_000_000_000, gap_fill="none",
     on_invalid="drop", overlap="error", sort=false, threads=None, max_power_w=1e6,
-    progress=Vec::new()
+    execution_idle_below=0.05, attribution="share", progress=Vec::new()
 ))]
 #[allow(clippy::too_many_arguments)]
 fn account(
@@ -91,6 +95,8 @@ fn account(
     sort: bool,
     threads: Option<usize>,
     max_power_w: f64,
+    execution_idle_below: f64,
+    attribution: &str,
     progress: Vec<Option<Py<PyAny>>>,
 ) -> PyResult<Accounted> {
     let opts = parse_options(
@@ -104,6 +110,8 @@ fn account(
         sort,
         threads,
         max_power_w,
+        execution_idle_below,
+        attribution,
     )?;
     // Parquet decoding gets as many threads as the engine may use.
     let workers = threads.unwrap_or_else(|| {
@@ -195,7 +203,7 @@ fn account(
 #[pyfunction]
 #[pyo3(signature = (
     devices, sites, intensity, allocations=None, *, power_schemas=Vec::new(), period=None,
-    overlap="error"
+    overlap="error", attribution="share"
 ))]
 #[allow(clippy::too_many_arguments)]
 fn validate(
@@ -207,9 +215,21 @@ fn validate(
     power_schemas: Vec<PySchema>,
     period: Option<(i64, i64)>,
     overlap: &str,
+    attribution: &str,
 ) -> PyResult<(Vec<(String, String)>, usize)> {
     let opts = parse_options(
-        py, period, "linear", 0, "none", "drop", overlap, false, None, 1e6,
+        py,
+        period,
+        "linear",
+        0,
+        "none",
+        "drop",
+        overlap,
+        false,
+        None,
+        1e6,
+        0.05,
+        attribution,
     )?;
     let schemas: Vec<_> = power_schemas.into_iter().map(|s| s.into_inner()).collect();
     let problems = py.detach(|| {

@@ -284,20 +284,25 @@ impl Scenario {
         )
     }
 
-    fn allocations_table(&self) -> Table {
+    /// `utilization`: with a `utilization` column (for
+    /// `attribution="utilization"`): a function of the row, 0 for one in
+    /// five (so steps where they sum to 0 occur).
+    fn allocations_table(&self, utilization: bool) -> Table {
         let a = &self.allocs;
         let jobs: Vec<String> = (0..a.len()).map(|i| format!("j{i}")).collect();
         let devs: Vec<String> = a.iter().map(|x| dev_name(x.device)).collect();
-        table(
-            "allocations",
-            record_batch(vec![
-                ("job_id", str_col(&jobs)),
-                ("device_id", str_col(&devs)),
-                ("start", ts_col(a.iter().map(|x| Some(x.start)).collect())),
-                ("end", ts_col(a.iter().map(|x| Some(x.end)).collect())),
-                ("share", f64_col(a.iter().map(|x| x.share).collect())),
-            ]),
-        )
+        let mut cols = vec![
+            ("job_id", str_col(&jobs)),
+            ("device_id", str_col(&devs)),
+            ("start", ts_col(a.iter().map(|x| Some(x.start)).collect())),
+            ("end", ts_col(a.iter().map(|x| Some(x.end)).collect())),
+            ("share", f64_col(a.iter().map(|x| x.share).collect())),
+        ];
+        if utilization {
+            let u = (0..a.len()).map(|i| Some(((i * 7 + 3) % 5) as f64 / 4.0 * 0.9));
+            cols.push(("utilization", f64_col(u.collect())));
+        }
+        table("allocations", record_batch(cols))
     }
 
     /// The samples in (ts, device) order, each device's own order kept.
@@ -335,8 +340,23 @@ fn random_split(rows: &[Sample], rng: &mut Rng) -> Vec<Vec<Sample>> {
     cuts.windows(2).map(|w| rows[w[0]..w[1]].to_vec()).collect()
 }
 
+/// A sample's utilization when a run reports it: a function of the sample
+/// alone (so batch splits and orders cannot change it), about one in eight
+/// unknown, a fifth below the default execution-idle threshold.
+fn utilization_of(s: &Sample) -> Option<f64> {
+    let h = (s.ts as u64 ^ (s.device as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    match h >> 61 {
+        0 => None,
+        1 => Some(((h >> 20) % 50) as f64 / 1000.0),
+        _ => Some(((h >> 20) % 1001) as f64 / 1000.0),
+    }
+}
+
 /// How to run a scenario.
 struct Run<'a> {
+    /// Samples carry a `utilization` column (`utilization_of`).
+    utilization: bool,
     dev_order: Vec<usize>,
     batches: Vec<Vec<Sample>>,
     /// Power (or counter values and moduli) times this.
@@ -350,6 +370,7 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(sc: &'a Scenario) -> Self {
         Self {
+            utilization: false,
             dev_order: (0..sc.devices.len()).collect(),
             batches: vec![sc.samples.clone()],
             scale: 1.0,
@@ -364,7 +385,9 @@ impl<'a> Run<'a> {
         let devices = sc.devices_table(&self.dev_order, self.scale);
         let sites = sc.sites_table();
         let intensity = sc.intensity_table();
-        let allocations = sc.allocations_table();
+        let allocations = sc.allocations_table(
+            self.opts.attribution == carbonledger_core::Attribution::Utilization,
+        );
         let inputs = Inputs {
             devices: &devices,
             sites: &sites,
@@ -388,6 +411,21 @@ impl<'a> Run<'a> {
                 .map(|b| {
                     let mut cols = b.columns().to_vec();
                     cols[0] = arrow_cast::cast(&cols[0], &dict).expect("dictionary ids");
+                    RecordBatch::try_new(Arc::new(schema.clone()), cols).expect("batch")
+                })
+                .collect();
+        }
+        if self.utilization {
+            let mut fields: Vec<Field> =
+                schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(Field::new("utilization", DataType::Float64, true));
+            schema = Schema::new(fields);
+            batches = batches
+                .iter()
+                .zip(&self.batches)
+                .map(|(b, rows)| {
+                    let mut cols = b.columns().to_vec();
+                    cols.push(f64_col(rows.iter().map(utilization_of).collect()));
                     RecordBatch::try_new(Arc::new(schema.clone()), cols).expect("batch")
                 })
                 .collect();
@@ -1141,6 +1179,152 @@ fn check_conservation(sc: &Scenario, out: &Output) -> Result<(), TestCaseError> 
     Ok(())
 }
 
+/// Execution-idle: the run with utilization equals the run without on
+/// every column they share; `execution_idle_kwh` is conserved per device;
+/// busy and idle time fit in an allocation's covered time.
+fn check_execution_idle(sc: &Scenario, out: &Output, util: &Output) -> Result<(), TestCaseError> {
+    // Without utilization the hot path sums energy first; with it every
+    // segment goes through the general path: equal to `SAME_REL`.
+    let by_alloc = |r: usize| sc.allocs[r].device;
+    let by_row = |r: usize| r;
+    type Pair<'a> = (
+        &'a RecordBatch,
+        &'a RecordBatch,
+        &'a dyn Fn(usize) -> usize,
+        &'a str,
+    );
+    let tables: [Pair<'_>; 3] = [
+        (
+            &out.allocations,
+            &util.allocations,
+            &by_alloc,
+            "allocations",
+        ),
+        (&out.unallocated, &util.unallocated, &by_row, "unallocated"),
+        (&out.devices, &util.devices, &by_row, "devices"),
+    ];
+    for (plain, with, device_of, what) in tables {
+        let shared: Vec<usize> = plain
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                with.schema()
+                    .index_of(f.name())
+                    .expect("the same columns and more")
+            })
+            .collect();
+        let projected = with.project(&shared).expect("projection");
+        let what = format!("utilization vs none: {what}");
+        assert_same_batch(plain, &projected, &out.devices, device_of, &what)?;
+    }
+    let (a, u, d) = (
+        col(&util.allocations, "execution_idle_kwh"),
+        col(&util.unallocated, "execution_idle_kwh"),
+        col(&util.devices, "execution_idle_kwh"),
+    );
+    let energy = col(&util.devices, "energy_kwh");
+    for dev in 0..sc.devices.len() {
+        let mut sum = u[dev];
+        for (i, al) in sc.allocs.iter().enumerate() {
+            if al.device == dev {
+                sum += a[i];
+            }
+        }
+        prop_assert!(
+            close(sum, d[dev], REL, ABS_OF_TOTAL * energy[dev].abs()),
+            "conservation of execution_idle_kwh on device {}: {:e} vs {:e}",
+            dev,
+            sum,
+            d[dev]
+        );
+        prop_assert!(d[dev] <= energy[dev] * (1.0 + 1e-12) + 1e-300);
+    }
+    let (dur, unc) = (
+        col(&util.allocations, "duration_s"),
+        col(&util.allocations, "uncovered_s"),
+    );
+    let (busy, idle) = (
+        col(&util.allocations, "busy_s"),
+        col(&util.allocations, "execution_idle_s"),
+    );
+    for i in 0..dur.len() {
+        prop_assert!(
+            busy[i] + idle[i] <= (dur[i] - unc[i]) * (1.0 + 1e-12) + 1e-9,
+            "allocation {}: busy {} + idle {} > covered {}",
+            i,
+            busy[i],
+            idle[i],
+            dur[i] - unc[i]
+        );
+    }
+    Ok(())
+}
+
+/// `attribution="utilization"` against `"share"` on the same samples:
+/// the devices' rows agree, and so do every allocation's time columns and
+/// embodied carbon (which follow share either way); execution-idle energy
+/// is conserved too.
+fn check_utilization_attribution(
+    sc: &Scenario,
+    shared: &Output,
+    weighted: &Output,
+) -> Result<(), TestCaseError> {
+    let by_row = |r: usize| r;
+    let by_alloc = |r: usize| sc.allocs[r].device;
+    assert_same_batch(
+        &shared.devices,
+        &weighted.devices,
+        &shared.devices,
+        &by_row,
+        "utilization attribution: devices",
+    )?;
+    let embodied = col(&shared.devices, "embodied_kgco2e");
+    for name in [
+        "duration_s",
+        "uncovered_s",
+        "busy_s",
+        "execution_idle_s",
+        "embodied_kgco2e",
+    ] {
+        let (a, b) = (
+            col(&shared.allocations, name),
+            col(&weighted.allocations, name),
+        );
+        for i in 0..a.len() {
+            // Seconds to 1 ns; embodied carbon to its device's total.
+            let abs = if name == "embodied_kgco2e" {
+                ABS_OF_TOTAL * embodied[by_alloc(i)].abs()
+            } else {
+                1e-9
+            };
+            prop_assert!(
+                close(a[i], b[i], 1e-9, abs),
+                "utilization attribution: allocation {} {} {} vs {}",
+                i,
+                name,
+                a[i],
+                b[i]
+            );
+        }
+    }
+    let (a, u, d) = (
+        col(&weighted.allocations, "execution_idle_kwh"),
+        col(&weighted.unallocated, "execution_idle_kwh"),
+        col(&weighted.devices, "execution_idle_kwh"),
+    );
+    let energy = col(&weighted.devices, "energy_kwh");
+    for dev in 0..sc.devices.len() {
+        let sum = u[dev]
+            + (0..a.len())
+                .filter(|&i| sc.allocs[i].device == dev)
+                .map(|i| a[i])
+                .sum::<f64>();
+        prop_assert!(close(sum, d[dev], REL, ABS_OF_TOTAL * energy[dev].abs()));
+    }
+    Ok(())
+}
+
 /// 10.4: `out_k` ran with power x `k`; `out` with power x 1.
 fn check_linearity(
     out: &Output,
@@ -1277,6 +1461,21 @@ proptest! {
     fn conservation(sc in scenario()) {
         if let Some(out) = outputs_or_skip(&sc, Run::new(&sc).go())? {
             check_conservation(&sc, &out)?;
+            // Utilization adds the execution-idle columns, changes nothing
+            // else, and its energy is conserved like every metric.
+            let mut with_util = Run::new(&sc);
+            with_util.utilization = true;
+            let util_out = with_util.go().map_err(|e| TestCaseError::fail(format!("{e}")))?;
+            check_execution_idle(&sc, &out, &util_out)?;
+            // attribution="utilization" moves dynamic energy between a
+            // device's allocations, conserved; time, embodied carbon and
+            // the devices' rows do not change.
+            let mut by_util = Run::new(&sc);
+            by_util.utilization = true;
+            by_util.opts.attribution = carbonledger_core::Attribution::Utilization;
+            let weighted = by_util.go().map_err(|e| TestCaseError::fail(format!("{e}")))?;
+            check_conservation(&sc, &weighted)?;
+            check_utilization_attribution(&sc, &util_out, &weighted)?;
         }
     }
 
@@ -1304,6 +1503,19 @@ proptest! {
         // sort=True holds and sorts each device's samples: same result.
         interleaved.opts.sort = true;
         assert_same_result(&sc, &base, &interleaved.go(), "randomly interleaved, split, sort=True")?;
+
+        // With utilization (its own, slower path): the same independence.
+        let mut util_base = Run::new(&sc);
+        util_base.utilization = true;
+        let util_out = util_base.go();
+        let mut util_split = Run::new(&sc);
+        util_split.utilization = true;
+        util_split.batches = random_split(&mixed, &mut rng);
+        util_split.opts.sort = true;
+        assert_same_result(&sc, &util_out, &util_split.go(), "utilization, interleaved, sort=True")?;
+        util_split.batches = random_split(&ordered, &mut rng);
+        util_split.opts.sort = false;
+        assert_same_result(&sc, &util_out, &util_split.go(), "utilization, time-ordered, split")?;
 
         // The devices table in another order: rows follow it, values do not change.
         let mut perm: Vec<usize> = (0..sc.devices.len()).collect();
