@@ -478,7 +478,13 @@ def bad_value(t: Tables, v: Values) -> tuple[Tables, dict[str, Any]]:
         return t, {}
     values = table.column(col).to_pylist() if col in table.column_names else [None] * table.num_rows
     values[v.int(0, table.num_rows - 1)] = value
-    return {**t, name: set_col(table, col, pa.array(values, pa.float64()))}, {}
+    try:
+        column = pa.array(values, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # An earlier breaker retyped the column (strings, or integers past
+        # int64): it is broken already.
+        return t, {}
+    return {**t, name: set_col(table, col, column)}, {}
 
 
 def bad_rows(t: Tables, v: Values) -> tuple[Tables, dict[str, Any]]:

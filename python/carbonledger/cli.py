@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import demo, ledger
@@ -38,7 +39,10 @@ COLUMN_HELP = (
 )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(ingest_formats: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; ``ingest_formats=False`` leaves out the
+    ingest adapters' sub-commands (importing them all costs ~0.1 s, which
+    only ``carbonledger ingest`` should pay)."""
     p = argparse.ArgumentParser(
         prog="carbonledger",
         description="Exact carbon accounting for AI compute fleets: operational "
@@ -111,6 +115,22 @@ def _parser() -> argparse.ArgumentParser:
         help="highest credible power of one device (default 1e6 W; devices.max_power_w "
         "overrides it per device): a sample above it is an error, a unit or encoding slip",
     )
+    run.add_argument(
+        "--execution-idle-below",
+        type=float,
+        default=0.05,
+        metavar="FRACTION",
+        help="with a utilization (or utilization_pct) column in --power: covered time below "
+        "this utilization is execution-idle (default 0.05, i.e. 5%%)",
+    )
+    run.add_argument(
+        "--attribution",
+        choices=("share", "utilization"),
+        default="share",
+        help="share (default): split each device by allocations.share; utilization: for "
+        "time-sliced GPUs, the power above devices.idle_power_w goes to the active "
+        "allocations by allocations.utilization (0..1), the rest by share",
+    )
     run.add_argument("--overlap", choices=("error", "normalize"), default="error")
     run.add_argument(
         "--sort",
@@ -176,6 +196,12 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--period", nargs=2, metavar=("START", "END"))
     val.add_argument("--overlap", choices=("error", "normalize"), default="error")
     val.add_argument(
+        "--attribution",
+        choices=("share", "utilization"),
+        default="share",
+        help="as for run: utilization also checks allocations.utilization and devices.idle_power_w",
+    )
+    val.add_argument(
         "--column",
         action="append",
         default=[],
@@ -190,6 +216,7 @@ def _parser() -> argparse.ArgumentParser:
     summ.add_argument("ledger", metavar="DIR", help="a folder written by 'carbonledger run'")
     summ.add_argument("--by", default="phase", help="comma-separated allocation labels")
     summ.add_argument("--debug", action="store_true", help="show tracebacks")
+    _ingest_parsers(sub, ingest_formats)
     inten = sub.add_parser("intensity", help="convert real grid-intensity exports")
     isub = inten.add_subparsers(dest="source", required=True)
     em = isub.add_parser(
@@ -201,10 +228,78 @@ def _parser() -> argparse.ArgumentParser:
     eia = isub.add_parser("from-eia930", help="EIA-930 hourly CSVs (hours labelled by end)")
     eia.add_argument("csv", nargs="+")
     eia.add_argument("--region", help="override the balancing authority from the file name")
+    eia.add_argument(
+        "--no-errata",
+        dest="errata",
+        action="store_false",
+        help="read EIA-930 labels as published (skip the shipped errata: CISO and PJM "
+        "hour-beginning labels in 2022, see docs/ingest/grid-intensity.md)",
+    )
     for q in (em, eia):
         q.add_argument("--out", required=True, metavar="FILE", help="Parquet file to write")
         q.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
+
+
+def _ingest_parsers(sub: Any, with_formats: bool) -> None:
+    """``carbonledger ingest FORMAT INPUT... --out DIR``: one sub-command per
+    adapter of ``carbonledger.ingest``, each with the adapter's own options."""
+
+    ing = sub.add_parser(
+        "ingest",
+        help="convert telemetry and scheduler dumps (DCGM/Prometheus, nvidia-smi, RAPL, "
+        "NVML, Slurm, Kubernetes) into carbonledger's power and allocations tables",
+        description="Read a tool's own dump, streaming, and write carbonledger's canonical "
+        "table into --out: power samples as DIR/power/day=YYYY-MM-DD/part-0.parquet (UTC "
+        "days; pass --power 'DIR/power/*/*.parquet' to 'carbonledger run'), allocations "
+        "as DIR/allocations.parquet. Each output appears whole or not at all and replaces "
+        "an earlier one. See docs/ingest/.",
+    )
+    isub = ing.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    if not with_formats:
+        return
+    from .ingest import formats
+
+    for name, fmt in formats().items():
+        q = isub.add_parser(
+            name,
+            help=fmt.help,
+            description=fmt.help + (f"\n\nInput sample:\n{fmt.sample}" if fmt.sample else ""),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        fmt.add_arguments(q)
+        q.add_argument("--out", required=True, metavar="DIR", help="folder to write into")
+        q.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ._time import utc_datetime
+    from .ingest import formats, write_allocations, write_power
+
+    fmt = formats()[args.format]
+    opened = fmt.open(args)
+    if fmt.table == "power":
+        if not isinstance(opened, pa.RecordBatchReader):
+            opened = pa.RecordBatchReader.from_batches(opened.schema, opened.to_batches())
+        summary = write_power(opened, args.out)
+        span = ""
+        if summary.first_ts is not None and summary.last_ts is not None:
+            span = (
+                f", {utc_datetime(summary.first_ts).isoformat()} to "
+                f"{utc_datetime(summary.last_ts).isoformat()}"
+            )
+        print(
+            f"{summary.rows} power samples of {summary.devices} device(s){span}: "
+            f"{len(summary.files)} day partition(s) in {summary.path}"
+        )
+    else:
+        table = opened.read_all() if isinstance(opened, pa.RecordBatchReader) else opened
+        summary = write_allocations(table, args.out)
+        print(
+            f"{summary.rows} allocation rows on {summary.devices} device(s) written to "
+            f"{summary.path}"
+        )
+    return EXIT_OK
 
 
 def column_mapping(items: Sequence[str]) -> dict[str, Any]:
@@ -247,6 +342,8 @@ def _run(args: argparse.Namespace) -> int:
         strict=args.strict,
         columns=column_mapping(args.column),
         max_power_w=args.max_power_w,
+        execution_idle_below=args.execution_idle_below,
+        attribution=args.attribution,
     )
     return EXIT_OK
 
@@ -286,7 +383,7 @@ def _intensity(args: argparse.Namespace) -> int:
     if args.source == "from-electricitymaps":
         table = from_electricitymaps(args.csv, basis=args.basis, region=args.region)
     else:
-        table = from_eia930(args.csv, region=args.region)
+        table = from_eia930(args.csv, region=args.region, errata=args.errata)
     final = Path(args.out).resolve()
     remove_stale(final.parent)
     tmp = temp_path(final, folder=False)
@@ -297,6 +394,12 @@ def _intensity(args: argparse.Namespace) -> int:
         tmp.unlink(missing_ok=True)
         raise
     print(f"{table.num_rows} intensity rows written to {args.out}")
+    meta = json.loads((table.schema.metadata or {}).get(b"carbonledger.intensity", b"{}"))
+    for f in meta.get("files", []):
+        for e in f.get("errata", []):
+            print(f"{f['file']}: {e['rows']} rows corrected: {e['erratum']}")
+        for u in f.get("unreported", []):
+            print(f"{f['file']}: [{u['hour'][0]}, {u['hour'][1]}) never reported, left out")
     return EXIT_OK
 
 
@@ -312,6 +415,7 @@ def _validate(args: argparse.Namespace) -> int:
         period=tuple(args.period) if args.period else None,
         overlap=args.overlap,
         columns=column_mapping(args.column),
+        attribution=args.attribution,
     )
     if v.period is None:
         scope = "coverage and overlaps not checked (no --period, no Parquet ts statistics)"
@@ -320,6 +424,8 @@ def _validate(args: argparse.Namespace) -> int:
             f"coverage and overlaps checked over [{v.period[0].isoformat()}, "
             f"{v.period[1].isoformat()}) ({v.period_source})"
         )
+    if v.warnings:
+        print(format_warnings(v.warnings), file=sys.stderr)
     if v.ok:
         print(f"inputs OK; {scope}")
         return EXIT_OK
@@ -332,13 +438,15 @@ def _validate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``carbonledger`` command; returns its exit code (see the module docstring)."""
-    args = _parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(ingest_formats="ingest" in words).parse_args(argv)
     commands = {
         "run": _run,
         "summarize": _summarize,
         "intensity": _intensity,
         "demo": demo.command,
         "validate": _validate,
+        "ingest": _ingest,
     }
     return ledger.guarded(lambda: commands[args.command](args), debug=args.debug)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -26,9 +26,11 @@ from ._io import (
     to_table,
 )
 from ._time import to_ns, utc_datetime
-from .accounting import Overlap
+from .accounting import Attribution, Overlap
 from .catalog import fill_embodied
+from .diagnostics import MAX_EXAMPLES, LedgerWarning
 from .exceptions import CarbonLedgerError
+from .intensity import implausible_hours
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,16 @@ class Validation:
     """Every problem found (``problems``; ``more`` beyond the first 1000)
     and the period coverage and over-allocation were checked over, with
     where it came from (``"argument"``, ``"power statistics"`` or ``None``:
-    not checked, as no period could be known without reading samples)."""
+    not checked, as no period could be known without reading samples).
+    ``warnings`` are inputs that are valid but almost certainly wrong
+    (``implausible_intensity``: grid-intensity hours far below their
+    region's usual floor); they do not make ``ok`` false."""
 
     problems: list[Problem]
     more: int
     period: tuple[dt.datetime, dt.datetime] | None
     period_source: str | None
+    warnings: list[LedgerWarning] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -197,6 +203,7 @@ def validate(
     period: tuple[Any, Any] | None = None,
     overlap: Overlap = "error",
     columns: Columns | None = None,
+    attribution: Attribution = "share",
 ) -> Validation:
     """Check inputs as ``account`` would, without reading a sample, and
     collect every problem: schemas, ids and references, values, and, over
@@ -245,7 +252,78 @@ def validate(
             power_schemas=schemas,
             period=period_ns,
             overlap=overlap,
+            attribution=attribution,
         )
         problems += [Problem(kind, message) for kind, message in found]
     shown = (utc_datetime(period_ns[0]), utc_datetime(period_ns[1])) if period_ns else None
-    return Validation(problems, more, shown, source)
+    # Plausibility is judged on accepted inputs only: a table with problems
+    # (times outside the era, bad strings) is reported by those, not guessed at.
+    clean = intensity_t is not None and not problems and not more
+    flagged = _implausible_intensity(intensity_t, sites_t, period_ns) if clean else []
+    return Validation(problems, more, shown, source, flagged)
+
+
+def _implausible_intensity(
+    intensity: pa.Table, sites: pa.Table | None, period: tuple[int, int] | None
+) -> list[LedgerWarning]:
+    """One ``implausible_intensity`` warning per region with hours far below
+    its usual floor (:func:`carbonledger.intensity.implausible_hours`),
+    among the regions the sites use and the hours that meet the period (all
+    of them when unknown)."""
+    try:
+        hits = implausible_hours(intensity)
+    except CarbonLedgerError:
+        return []  # a missing or mistyped column: the schema checks report it
+    if sites is not None and "region" in sites.column_names:
+        used = set(sites.column("region").cast(pa.string()).to_pylist())
+        hits = hits.filter(
+            pa.array([r in used for r in hits.column("region").to_pylist()], pa.bool_())
+        )
+    # Epoch nanoseconds: exact, whatever the precision of the table's times.
+    rows = [
+        {"region": g, "start": a, "end": b, "value": v, "floor": f}
+        for g, a, b, v, f in zip(
+            hits.column("region").to_pylist(),
+            hits.column("start").cast(pa.int64()).to_pylist(),
+            hits.column("end").cast(pa.int64()).to_pylist(),
+            hits.column("gco2e_per_kwh").to_pylist(),
+            hits.column("floor_gco2e_per_kwh").to_pylist(),
+            strict=True,
+        )
+    ]
+    if period is not None:
+        rows = [r for r in rows if r["end"] > period[0] and r["start"] < period[1]]
+    by_region: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_region.setdefault(r["region"], []).append(r)
+    return [_implausible_warning(region, hours) for region, hours in by_region.items()]
+
+
+def _implausible_warning(region: str, hours: list[dict[str, Any]]) -> LedgerWarning:
+    # Consecutive hours as one run: "[2022-10-01 05:00, 09:00) UTC 44.8-46.9 g/kWh".
+    runs: list[list[dict[str, Any]]] = []
+    for h in hours:
+        if runs and runs[-1][-1]["end"] == h["start"]:
+            runs[-1].append(h)
+        else:
+            runs.append([h])
+    texts = []
+    for run in runs[:MAX_EXAMPLES]:
+        a, b = utc_datetime(run[0]["start"]), utc_datetime(run[-1]["end"])
+        end = b.strftime("%H:%M" if b.date() == a.date() else "%Y-%m-%d %H:%M")
+        lo = f"{min(h['value'] for h in run):.1f}"
+        hi = f"{max(h['value'] for h in run):.1f}"
+        value = lo if lo == hi else f"{lo}-{hi}"
+        texts.append(
+            f"[{a:%Y-%m-%d %H:%M}, {end}) UTC at {value} g/kWh (usual floor {run[0]['floor']:.1f})"
+        )
+    more = f" and {len(runs) - MAX_EXAMPLES} more run(s)" if len(runs) > MAX_EXAMPLES else ""
+    return LedgerWarning(
+        "implausible_intensity",
+        f"region {region!r}: {len(hours)} grid-intensity hour(s) below a quarter of the "
+        f"region's usual floor (the 5th percentile of its hours within 7 days): "
+        f"{'; '.join(texts)}{more}; such hours are usually partial reports or glitches "
+        "of the source: check them, or replace them (e.g. from another dataset)",
+        len(hours),
+        tuple(f"{region} {utc_datetime(h['start']):%Y-%m-%dT%H:%M}Z" for h in hours[:MAX_EXAMPLES]),
+    )
