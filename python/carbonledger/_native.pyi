@@ -96,7 +96,9 @@ def account(
     execution_idle_below: float = 0.05,
     attribution: str = "share",
     progress: list[Callable[[int, int, bool], None] | None] = ...,
-) -> tuple[_ArrowStream, _ArrowStream, _ArrowStream, _ArrowStream, tuple[int, int]]:
+) -> tuple[
+    _ArrowStream, _ArrowStream, _ArrowStream, _ArrowStream, tuple[int, int], tuple[int, int, int]
+]:
     """Account ``power`` (one stream or Parquet scan per source) against the
     small tables. ``progress[k]``, if given, is called ``(file, rows, False)``
     after each batch of source ``k`` (``file`` -1 for a stream) and

@@ -23,7 +23,7 @@ from .catalog import fill_embodied
 from .diagnostics import apply_warnings, collect_warnings
 from .exceptions import InputError, SchemaError
 from .progress import ProgressCallback
-from .report import Report
+from .report import Report, Unread
 
 Interpolation = Literal["linear", "previous"]
 GapFill = Literal["none", "idle"]
@@ -168,7 +168,7 @@ def account(
     else:
         streams, hooks = progress_streams(sources, mapping, progress)
 
-    alloc_m, unalloc_m, devices_m, grid_m, settled = _native.account(
+    alloc_m, unalloc_m, devices_m, grid_m, settled, skipped = _native.account(
         streams,
         devices_t,
         sites_t,
@@ -197,6 +197,7 @@ def account(
         grid=pa.table(grid_m),
         period=settled,
     )
+    report.unread = Unread(*skipped)
     schemas = {
         "power": power_s,
         "devices": devices_t.schema,

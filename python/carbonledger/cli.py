@@ -11,6 +11,7 @@ Exit codes: 0 ok, 2 bad input (a message, no traceback unless --debug),
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -25,10 +26,9 @@ import pyarrow.parquet as pq
 from . import demo, ledger
 from ._atomic import remove_stale, temp_path
 from ._native import __version__
-from .diagnostics import format_warnings, warnings_from_manifest
+from .diagnostics import format_warnings
 from .exceptions import InputError
 from .ledger import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK
-from .report import Report
 
 __all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "EXIT_OK", "column_mapping", "main"]
 
@@ -124,6 +124,14 @@ def _parser(ingest_formats: bool = True) -> argparse.ArgumentParser:
         "this utilization is execution-idle (default 0.05, i.e. 5%%)",
     )
     run.add_argument(
+        "--partition-by",
+        choices=("none", "day"),
+        default="none",
+        help="day: account each UTC day of --period on its own and write it as "
+        "OUT/day=YYYY-MM-DD/ (re-running a day replaces only that day); "
+        "'carbonledger summarize OUT --from DAY --to DAY' rolls days up",
+    )
+    run.add_argument(
         "--attribution",
         choices=("share", "utilization"),
         default="share",
@@ -215,6 +223,15 @@ def _parser(ingest_formats: bool = True) -> argparse.ArgumentParser:
     )
     summ.add_argument("ledger", metavar="DIR", help="a folder written by 'carbonledger run'")
     summ.add_argument("--by", default="phase", help="comma-separated allocation labels")
+    summ.add_argument(
+        "--from",
+        dest="first",
+        metavar="DAY",
+        help="a ledger written with --partition-by day: the first day (YYYY-MM-DD) to roll up",
+    )
+    summ.add_argument(
+        "--to", dest="last", metavar="DAY", help="the last day (YYYY-MM-DD, included) to roll up"
+    )
     summ.add_argument("--debug", action="store_true", help="show tracebacks")
     _ingest_parsers(sub, ingest_formats)
     inten = sub.add_parser("intensity", help="convert real grid-intensity exports")
@@ -322,6 +339,37 @@ def column_mapping(items: Sequence[str]) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k not in ("command", "quiet", "debug")}
+    if args.partition_by == "day":
+        from .daily import run_daily
+
+        if not args.period:
+            raise InputError(
+                "argument '--partition-by day': needs --period START END (each day of it is "
+                "accounted and written on its own)"
+            )
+        run_daily(
+            args.out,
+            period=tuple(args.period),
+            power=args.power,
+            devices=args.devices,
+            sites=args.sites,
+            intensity=args.intensity,
+            allocations=args.allocations,
+            by=[b for b in args.by.split(",") if b],
+            quiet=args.quiet,
+            interpolation=args.interpolation,
+            max_gap=args.max_gap,
+            gap_fill=args.gap_fill,
+            on_invalid=args.on_invalid,
+            overlap=args.overlap,
+            sort=args.sort,
+            strict=args.strict,
+            columns=column_mapping(args.column),
+            max_power_w=args.max_power_w,
+            execution_idle_below=args.execution_idle_below,
+            attribution=args.attribution,
+        )
+        return EXIT_OK
     ledger.run(
         args.out,
         power=args.power,  # one list of paths per --power: one source each
@@ -349,27 +397,19 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _summarize(args: argparse.Namespace) -> int:
-    folder = Path(args.ledger)
-    tables = {}
-    for name in ("allocations", "unallocated", "devices"):
-        path = folder / f"{name}.parquet"
-        if not path.is_file():
+    from .daily import read_ledger
+
+    def day(text: str | None, option: str) -> dt.date | None:
+        if text is None:
+            return None
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
             raise InputError(
-                f"ledger {str(folder)!r}: missing {name}.parquet; expected a run's --out"
-            )
-        tables[name] = pq.read_table(path)
-    grid = folder / "grid.parquet"
-    manifest_path = folder / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    settled = manifest.get("period_ns")
-    report = Report(
-        tables["allocations"],
-        tables["unallocated"],
-        tables["devices"],
-        grid=pq.read_table(grid) if grid.is_file() else None,
-        warnings=warnings_from_manifest(manifest) if manifest else (),
-        period=(int(settled[0]), int(settled[1])) if isinstance(settled, list) else None,
-    )
+                f"argument '{option}': got {text!r}; expected a day YYYY-MM-DD"
+            ) from None
+
+    report = read_ledger(args.ledger, day(args.first, "--from"), day(args.last, "--to"))
     if report.warnings:
         print(format_warnings(report.warnings), file=sys.stderr)
     with pl.Config(tbl_rows=100, tbl_cols=20, tbl_width_chars=200):

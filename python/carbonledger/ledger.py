@@ -83,6 +83,8 @@ def write(report: Report, out: Path, by: Sequence[str], manifest: dict[str, Any]
             manifest["period_ns"] = list(report.period_ns)
         manifest["rows"] = {name: t.num_rows for name, t in report.tables.items()}
         manifest["totals"] = report.totals()
+        # The read window's pruning (explicit period): what was not read.
+        manifest["unread"] = report.unread._asdict()
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         (tmp / "report.html").write_text(render_html(report, manifest, list(by)), encoding="utf-8")
         os.rename(tmp, out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import polars as pl
 import pyarrow as pa
@@ -29,6 +30,17 @@ def write_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
     pq.write_table(table, path, use_dictionary=repeating)
 
 
+class Unread(NamedTuple):
+    """What a run's read window (SPEC 8, v1.1: ``[start - max_gap, end +
+    max_gap]`` of an explicit period) left unread of its Parquet sources:
+    row groups whose ``ts`` statistics lie wholly outside it."""
+
+    row_groups: int
+    rows: int
+    #: Compressed bytes of their column chunks (every column).
+    bytes: int
+
+
 class Report:
     """Allocations, unallocated capacity and per-device totals (SPEC section 9),
     and the fleet by grid region and intensity interval (``grid``).
@@ -42,6 +54,11 @@ class Report:
     ledger's manifest.json, else empty.
     """
 
+    #: What the read window of an explicit period left unread (Parquet row
+    #: groups whose ``ts`` statistics lie wholly outside it): set by
+    #: ``account``, zero otherwise.
+    unread: Unread
+
     def __init__(
         self,
         allocations: pa.Table,
@@ -52,6 +69,7 @@ class Report:
         period: tuple[int, int] | None = None,
     ) -> None:
         self.warnings: list[LedgerWarning] = list(warnings)
+        self.unread = Unread(0, 0, 0)
         # The settled period in ns since the epoch (`account` sets it; a
         # ledger's manifest.json keeps it).
         self.period_ns: tuple[int, int] | None = period

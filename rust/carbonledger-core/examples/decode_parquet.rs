@@ -18,7 +18,7 @@ fn main() {
     let t0 = Instant::now();
     let scan = ParquetScan::open(&paths, &BTreeMap::new(), "power", batch_rows).unwrap();
     let mut rows = 0;
-    for (_, batch) in decode(vec![Arc::new(scan)], workers) {
+    for (_, batch) in decode(vec![Arc::new(scan)], workers, None) {
         rows += batch.unwrap().1.num_rows();
     }
     println!("{rows} rows in {:.3} s", t0.elapsed().as_secs_f64());

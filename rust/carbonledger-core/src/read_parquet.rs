@@ -74,6 +74,10 @@ struct ScanFile {
     schema: SchemaRef,
     /// Canonical power columns present, for the one-schema check.
     power_columns: Vec<&'static str>,
+    /// The `ts` column's leaf in the Parquet schema and the nanoseconds in
+    /// one unit of its values, where its statistics can bound the times of
+    /// a row group (an INT64 timestamp); `None` otherwise.
+    ts_stats: Option<(usize, i64)>,
 }
 
 /// The files of one power source, opened (footers read and checked).
@@ -171,20 +175,34 @@ impl ParquetScan {
 /// read one after the other) on `workers` threads: the batches come out in
 /// scan, file, row-group and row order, and the next source is decoded
 /// while the engine still integrates the last batches of the previous one.
-pub fn decode(scans: Vec<Arc<ParquetScan>>, workers: usize) -> ParquetBatches {
-    let units: Vec<Unit> = scans
-        .iter()
-        .enumerate()
-        .flat_map(|(s, scan)| {
-            scan.files.iter().enumerate().flat_map(move |(f, file)| {
-                (0..file.meta.metadata().num_row_groups()).map(move |g| Unit {
+/// With a read `window` (SPEC 8, v1.1: `[start - max_gap, end + max_gap]`
+/// of an explicit period, in ns) row groups whose `ts` statistics lie
+/// wholly outside it are skipped unread (see [`ParquetBatches::skipped`]).
+pub fn decode(
+    scans: Vec<Arc<ParquetScan>>,
+    workers: usize,
+    window: Option<(i64, i64)>,
+) -> ParquetBatches {
+    let mut skipped = Skipped::default();
+    let mut units: Vec<Unit> = Vec::new();
+    for (s, scan) in scans.iter().enumerate() {
+        for (f, file) in scan.files.iter().enumerate() {
+            for g in 0..file.meta.metadata().num_row_groups() {
+                if window.is_some_and(|w| !may_meet_window(file, g, w)) {
+                    let rg = file.meta.metadata().row_group(g);
+                    skipped.row_groups += 1;
+                    skipped.rows += rg.num_rows().max(0) as u64;
+                    skipped.bytes += rg.compressed_size().max(0) as u64;
+                    continue;
+                }
+                units.push(Unit {
                     scan: s,
                     file: f,
                     row_group: g,
-                })
-            })
-        })
-        .collect();
+                });
+            }
+        }
+    }
     let (senders, receivers): (Vec<_>, Vec<_>) = units
         .iter()
         .map(|u| sync_channel::<Piece>(channel_depth(scans[u.scan].batch_rows)))
@@ -217,7 +235,17 @@ pub fn decode(scans: Vec<Arc<ParquetScan>>, workers: usize) -> ParquetBatches {
         current: None,
         handles,
         stalled: false,
+        skipped,
     }
+}
+
+/// What the read window left unread.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skipped {
+    pub row_groups: u64,
+    pub rows: u64,
+    /// Compressed bytes of their column chunks (all columns).
+    pub bytes: u64,
 }
 
 /// A footer's row count must be the sum of its row groups' (fuzz finding
@@ -291,13 +319,64 @@ fn open_file(path: &Path, rename: &BTreeMap<String, String>, label: &str) -> Res
             .collect::<Vec<Field>>(),
     ));
     let projection = ProjectionMask::roots(meta.parquet_schema(), roots);
+    let ts_stats = canonical
+        .iter()
+        .position(|n| n == "ts")
+        .and_then(|i| ts_statistics(&meta, i));
     Ok(ScanFile {
         path: path.to_path_buf(),
         meta,
         projection,
         schema,
         power_columns,
+        ts_stats,
     })
+}
+
+/// Where the statistics of root column `root` (the `ts` column) bound its
+/// times: its leaf index and the nanoseconds per unit, for a flat INT64
+/// timestamp column. INT96 timestamps (whose statistics have no defined
+/// order) and anything else: `None`, never pruned.
+fn ts_statistics(meta: &ArrowReaderMetadata, root: usize) -> Option<(usize, i64)> {
+    use arrow_schema::TimeUnit;
+    use parquet::basic::Type as Physical;
+    let per_unit = match meta.schema().field(root).data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000_000,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1,
+        _ => return None,
+    };
+    let schema = meta.parquet_schema();
+    let name = meta.schema().field(root).name();
+    let leaf = (0..schema.num_columns()).find(|&l| {
+        let c = schema.column(l);
+        c.path().parts() == [name.as_str()]
+    })?;
+    (schema.column(leaf).physical_type() == Physical::INT64).then_some((leaf, per_unit))
+}
+
+/// Whether row group `g` of `file` may hold a row whose `ts` lies in the
+/// read window `w` (SPEC 8, v1.1): false only when the row group's `ts`
+/// statistics show every time outside it, so the row group is skipped
+/// unread. Without statistics, or times out of range, it is read.
+fn may_meet_window(file: &ScanFile, g: usize, w: (i64, i64)) -> bool {
+    use parquet::file::statistics::Statistics;
+    let Some((leaf, per_unit)) = file.ts_stats else {
+        return true;
+    };
+    let row_group = file.meta.metadata().row_group(g);
+    let Some(Statistics::Int64(stats)) = row_group.column(leaf).statistics() else {
+        return true;
+    };
+    let (Some(&lo), Some(&hi)) = (stats.min_opt(), stats.max_opt()) else {
+        return true;
+    };
+    let (Some(lo), Some(hi)) = (lo.checked_mul(per_unit), hi.checked_mul(per_unit)) else {
+        return true;
+    };
+    // Both ends of the window are included (SPEC 8).
+    hi >= w.0 && lo <= w.1
 }
 
 /// The footer read with string device ids as dictionary arrays (Parquet
@@ -691,6 +770,14 @@ pub struct ParquetBatches {
     handles: Vec<JoinHandle<()>>,
     /// A decoder stalled: the workers are not joined (one may never end).
     stalled: bool,
+    skipped: Skipped,
+}
+
+impl ParquetBatches {
+    /// What the read window left unread.
+    pub fn skipped(&self) -> Skipped {
+        self.skipped
+    }
 }
 
 impl Iterator for ParquetBatches {
@@ -863,7 +950,7 @@ mod tests {
                 assert_eq!(names, ["power_w", "device_id", "ts"]);
                 let mut got = Vec::new();
                 let mut files = Vec::new();
-                let mut batches = decode(vec![scan], workers);
+                let mut batches = decode(vec![scan], workers, None);
                 for (s, item) in batches.by_ref() {
                     let (file, b) = item.unwrap();
                     assert_eq!(s, 0);
@@ -897,14 +984,14 @@ mod tests {
         let none = BTreeMap::new();
         let a = Arc::new(ParquetScan::open(&paths[..2], &none, "source 0", 100).unwrap());
         let b = Arc::new(ParquetScan::open(&paths[2..], &none, "source 1", 100).unwrap());
-        let scans: Vec<usize> = decode(vec![a.clone(), b.clone()], 2)
+        let scans: Vec<usize> = decode(vec![a.clone(), b.clone()], 2, None)
             .map(|(s, _)| s)
             .collect();
         // 2 files of 8 row groups (64 rows each, the last 52): 16 batches.
         assert_eq!(scans.iter().filter(|&&s| s == 0).count(), 16);
         assert!(scans.windows(2).all(|w| w[0] <= w[1]));
         // Dropped after one batch: the workers stop (the drop joins them).
-        let mut early = decode(vec![a, b], 2);
+        let mut early = decode(vec![a, b], 2, None);
         assert!(early.next().is_some());
         drop(early);
         let _ = std::fs::remove_dir_all(&dir);
@@ -970,7 +1057,7 @@ mod tests {
         let seed = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../fuzz/seeds/parquet/finding-17-dictionary-page-count");
         let scan = Arc::new(ParquetScan::open(&[seed], &BTreeMap::new(), "source 0", 7).unwrap());
-        let (_, first) = decode(vec![scan], 1).next().unwrap();
+        let (_, first) = decode(vec![scan], 1, None).next().unwrap();
         let err = first.unwrap_err();
         assert_eq!(err.kind, crate::error::ErrorKind::Input);
         assert!(

@@ -64,8 +64,16 @@ fn parse_options(
 }
 
 /// What `account` returns: the allocations, unallocated, devices and grid
-/// tables, and the settled period in ns.
-type Accounted = (PyTable, PyTable, PyTable, PyTable, (i64, i64));
+/// tables, the settled period in ns, and what the read window left unread
+/// of the Parquet sources (row groups, rows, compressed bytes).
+type Accounted = (
+    PyTable,
+    PyTable,
+    PyTable,
+    PyTable,
+    (i64, i64),
+    (u64, u64, u64),
+);
 
 /// Account `power` (one stream per source, SPEC 2) against the small tables.
 /// Returns the four SPEC 9 tables, complete (input columns echoed): the
@@ -117,7 +125,15 @@ fn account(
     let workers = threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let opened = scan::open_all(power, workers)?;
+    // SPEC 8 (v1.1): with an explicit period, rows outside
+    // [start - max_gap, end + max_gap] cannot change a result.
+    let window = opts.period.map(|(p0, p1)| {
+        (
+            p0.saturating_sub(opts.max_gap_ns),
+            p1.saturating_add(opts.max_gap_ns),
+        )
+    });
+    let (opened, read_stats) = scan::open_all(power, workers, window)?;
     let mut hooks = progress.into_iter();
     // A progress hook's own exception, re-raised as it is.
     let hook_failed: Arc<Mutex<Option<PyErr>>> = Arc::default();
@@ -193,6 +209,10 @@ fn account(
         wrap(out.devices)?,
         wrap(out.grid)?,
         out.period,
+        {
+            let s = read_stats.skipped();
+            (s.row_groups, s.rows, s.bytes)
+        },
     ))
 }
 

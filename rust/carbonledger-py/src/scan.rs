@@ -84,7 +84,14 @@ pub struct Opened {
 /// Open every source. The Parquet scans share one decoding pipeline, which
 /// starts when the engine reaches the first of them and runs ahead into
 /// the next while the engine finishes the previous one.
-pub fn open_all(power: Vec<PowerSource>, workers: usize) -> PyResult<Vec<Opened>> {
+/// `window`: the read window of an explicit period (SPEC 8, v1.1), in ns:
+/// Parquet row groups wholly outside it are skipped unread, as `ReadStats`
+/// then tells.
+pub fn open_all(
+    power: Vec<PowerSource>,
+    workers: usize,
+    window: Option<(i64, i64)>,
+) -> PyResult<(Vec<Opened>, ReadStats)> {
     let scans: Vec<Arc<carbonledger_core::ParquetScan>> = power
         .iter()
         .filter_map(|p| match p {
@@ -95,11 +102,15 @@ pub fn open_all(power: Vec<PowerSource>, workers: usize) -> PyResult<Vec<Opened>
     let chain = Arc::new(Mutex::new(Chain {
         scans: Some(scans),
         workers,
+        window,
         running: None,
         stash: None,
     }));
+    let stats = ReadStats {
+        chain: Arc::clone(&chain),
+    };
     let mut k = 0;
-    power
+    let opened = power
         .into_iter()
         .map(|p| match p {
             PowerSource::Parquet(scan) => {
@@ -129,7 +140,24 @@ pub fn open_all(power: Vec<PowerSource>, workers: usize) -> PyResult<Vec<Opened>
                 })
             }
         })
-        .collect()
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok((opened, stats))
+}
+
+/// What the Parquet pipeline of a run left unread, once it has run.
+pub struct ReadStats {
+    chain: Arc<Mutex<Chain>>,
+}
+
+impl ReadStats {
+    pub fn skipped(&self) -> carbonledger_core::read_parquet::Skipped {
+        let chain = self.chain.lock().unwrap_or_else(|p| p.into_inner());
+        chain
+            .running
+            .as_ref()
+            .map(carbonledger_core::ParquetBatches::skipped)
+            .unwrap_or_default()
+    }
 }
 
 /// The decoding pipeline of a run's Parquet scans, shared by their sources.
@@ -137,6 +165,7 @@ struct Chain {
     /// Until the pipeline starts.
     scans: Option<Vec<Arc<carbonledger_core::ParquetScan>>>,
     workers: usize,
+    window: Option<(i64, i64)>,
     running: Option<carbonledger_core::ParquetBatches>,
     /// The first batch of the next scan, pulled by the one before.
     stash: Option<carbonledger_core::read_parquet::ScanBatch>,
@@ -154,8 +183,10 @@ impl Iterator for ChainPart {
     fn next(&mut self) -> Option<Self::Item> {
         let mut chain = self.chain.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(scans) = chain.scans.take() {
-            let workers = chain.workers;
-            chain.running = Some(carbonledger_core::read_parquet::decode(scans, workers));
+            let (workers, window) = (chain.workers, chain.window);
+            chain.running = Some(carbonledger_core::read_parquet::decode(
+                scans, workers, window,
+            ));
         }
         let (scan, item) = match chain.stash.take() {
             Some(pulled) => pulled,
