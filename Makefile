@@ -15,7 +15,8 @@ $(DEPS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "maturin>=1.9.4,<2" "pyarrow>=16" "polars>=1.0" "duckdb>=1.1" \
-		"hypothesis>=6" "pytest>=8" "ruff>=0.6" "mypy>=1.10" "numpy>=1.26" "ziglang>=0.13"
+		"hypothesis>=6" "pytest>=8" "ruff>=0.6" "mypy>=1.10" "numpy>=1.26" "ziglang>=0.13" \
+		"pyspark>=4,<5" "pandas>=2.2,<3"
 	touch $(DEPS)
 
 build: $(DEPS)

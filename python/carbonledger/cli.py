@@ -124,6 +124,18 @@ def _parser(ingest_formats: bool = True) -> argparse.ArgumentParser:
         "this utilization is execution-idle (default 0.05, i.e. 5%%)",
     )
     run.add_argument(
+        "--engine",
+        choices=("embedded", "spark"),
+        default="embedded",
+        help="spark: run the engine inside Apache Spark tasks (PySpark 4; power from Parquet "
+        "paths; see docs/spark.md)",
+    )
+    run.add_argument(
+        "--master",
+        metavar="URL",
+        help="with --engine spark: the Spark master, e.g. local[2] (default: spark-submit's)",
+    )
+    run.add_argument(
         "--partition-by",
         choices=("none", "day"),
         default="none",
@@ -339,6 +351,13 @@ def column_mapping(items: Sequence[str]) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k not in ("command", "quiet", "debug")}
+    if args.engine == "spark":
+        if args.partition_by != "none":
+            raise InputError("argument '--partition-by': not available with --engine spark")
+        from .spark import run_cli
+
+        run_cli(args, options, column_mapping(args.column))
+        return EXIT_OK
     if args.partition_by == "day":
         from .daily import run_daily
 
