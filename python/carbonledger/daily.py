@@ -252,7 +252,10 @@ def read_ledger(
     to the last day's end."""
     root = Path(folder)
     if not root.is_dir():
-        raise InputError(f"ledger {str(root)!r}: no such folder; expected a run's --out")
+        raise InputError(
+            f"ledger {str(root)!r}: no such folder; expected a run's --out (a folder with "
+            "allocations.parquet, or day=YYYY-MM-DD/ folders of them)"
+        )
     if (root / "allocations.parquet").is_file():
         tables, manifest = _read_one(root)
         settled = manifest.get("period_ns")
