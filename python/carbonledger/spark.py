@@ -197,7 +197,10 @@ def account(
         F.lit(True).alias(_MARKER),
         F.col("id").cast("int").alias(_GROUP),
     )
-    grouped = samples.unionByName(markers)
+    # One shuffle partition per group: the grouping below then needs no
+    # second shuffle, and no task runs for an empty partition (the default
+    # of 200 shuffle partitions made most tasks empty).
+    grouped = samples.unionByName(markers).repartition(n_groups, _GROUP)
 
     def task(table: pa.Table) -> pa.Table:
         return _account_group(table, broadcast.value)
@@ -208,7 +211,9 @@ def account(
         .persist()
     )
     result = {name: _decode(spark, parts, name) for name in _TABLES}
-    out_alloc = result["allocations"].orderBy(_ROW).drop(_ROW)
+    out_alloc = result["allocations"]
+    if _ROW in out_alloc.columns:  # none without an allocations table
+        out_alloc = out_alloc.orderBy(_ROW).drop(_ROW)
     order = spark.createDataFrame(
         [(d, i) for i, d in enumerate(ids)], schema=f"device_id {key_type}, _cl_order long"
     )
