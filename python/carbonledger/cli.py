@@ -349,6 +349,24 @@ def column_mapping(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _account_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``account``'s options from ``run``'s arguments (one place for the
+    embedded run and the day-partitioned one)."""
+    return {
+        "interpolation": args.interpolation,
+        "max_gap": args.max_gap,
+        "gap_fill": args.gap_fill,
+        "on_invalid": args.on_invalid,
+        "overlap": args.overlap,
+        "sort": args.sort,
+        "strict": args.strict,
+        "columns": column_mapping(args.column),
+        "max_power_w": args.max_power_w,
+        "execution_idle_below": args.execution_idle_below,
+        "attribution": args.attribution,
+    }
+
+
 def _run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k not in ("command", "quiet", "debug")}
     if args.engine == "spark":
@@ -376,17 +394,7 @@ def _run(args: argparse.Namespace) -> int:
             allocations=args.allocations,
             by=[b for b in args.by.split(",") if b],
             quiet=args.quiet,
-            interpolation=args.interpolation,
-            max_gap=args.max_gap,
-            gap_fill=args.gap_fill,
-            on_invalid=args.on_invalid,
-            overlap=args.overlap,
-            sort=args.sort,
-            strict=args.strict,
-            columns=column_mapping(args.column),
-            max_power_w=args.max_power_w,
-            execution_idle_below=args.execution_idle_below,
-            attribution=args.attribution,
+            **_account_options(args),
         )
         return EXIT_OK
     ledger.run(
@@ -400,17 +408,7 @@ def _run(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         options=options,
         period=tuple(args.period) if args.period else None,
-        interpolation=args.interpolation,
-        max_gap=args.max_gap,
-        gap_fill=args.gap_fill,
-        on_invalid=args.on_invalid,
-        overlap=args.overlap,
-        sort=args.sort,
-        strict=args.strict,
-        columns=column_mapping(args.column),
-        max_power_w=args.max_power_w,
-        execution_idle_below=args.execution_idle_below,
-        attribution=args.attribution,
+        **_account_options(args),
     )
     return EXIT_OK
 

@@ -34,10 +34,12 @@ from .accounting import account
 from .diagnostics import warnings_from_manifest
 from .exceptions import InputError
 from .ledger import file_entry, write
-from .report import Report
+from .report import METRIC_COLUMNS, Report
 
 __all__ = ["DAY_FOLDER", "days_of", "read_ledger", "run_daily"]
 
+# The execution-idle columns (when the samples carry utilization).
+EXECUTION_IDLE_COLUMNS = ("busy_s", "execution_idle_s", "execution_idle_kwh")
 DAY_NS = 86_400 * 1_000_000_000
 #: A day partition's folder name: ``day=YYYY-MM-DD`` (Hive style).
 DAY_FOLDER = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
@@ -45,15 +47,8 @@ DAY_FOLDER = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
 _SUMMED = {
     "duration_s",
     "uncovered_s",
-    "energy_kwh",
-    "facility_energy_kwh",
-    "operational_kgco2e",
-    "operational_market_kgco2e",
-    "embodied_kgco2e",
-    "total_kgco2e",
-    "busy_s",
-    "execution_idle_s",
-    "execution_idle_kwh",
+    *METRIC_COLUMNS,
+    *EXECUTION_IDLE_COLUMNS,
     "samples",
     "invalid_samples",
     "duplicate_samples",
